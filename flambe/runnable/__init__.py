@@ -1,0 +1,5 @@
+"""Top-level runnable objects."""
+
+from flambe.runnable.runnable import MissingSecretsError, Runnable
+
+__all__ = ["Runnable", "MissingSecretsError"]

@@ -1,0 +1,38 @@
+"""flambe: a YAML-config-driven experiment runner for PyTorch."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="flambe",
+    version="0.5.0",
+    description="Run PyTorch experiments from one YAML file: search, schedule, checkpoint, load any part back.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["flambe", "flambe.*"]),
+    include_package_data=True,
+    install_requires=[
+        "torch>=2.1",
+        "ruamel.yaml>=0.18",
+        "click>=8.1",
+        "ray[tune]>=2.9",
+        "boto3>=1.28",
+        "requests>=2.28",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=7.4",
+            "pytest-timeout>=2.2",
+            "moto[server]>=5.0",
+            "ruff>=0.4",
+            "setuptools>=65",
+            "wheel",
+        ],
+    },
+    entry_points={"console_scripts": ["flambe=flambe.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
