@@ -28,8 +28,12 @@ _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _GIT_TREE_RE = re.compile(r"^(?P<repo>https?://[^/]+/[^/]+/[^/]+?)(?:\.git)?/tree/(?P<branch>[^/]+)(?:/(?P<sub>.+))?$")
 
 
-def parse_extensions(header: Any, location: Optional[Location] = None) -> Dict[str, str]:
-    """Validate an extensions header: a mapping of module names to locations."""
+def parse_extensions(header: Any, location: Optional[Location] = None,
+                     base_dir: Optional[str] = None) -> Dict[str, str]:
+    """Validate an extensions header: a mapping of module names to locations.
+
+    Relative local paths (``./ext``, ``../ext``) are taken relative to ``base_dir`` (the config's folder).
+    """
     if header is None:
         return {}
     if not isinstance(header, dict):
@@ -43,7 +47,12 @@ def parse_extensions(header: Any, location: Optional[Location] = None) -> Dict[s
         if not isinstance(where, str) or not where.strip():
             raise ConfigError(f"Extension '{module}' needs a location (path, pip requirement or git URL)",
                               location=location)
-        out[module] = where.strip()
+        where = where.strip()
+        if base_dir and where.startswith(("./", "../")):
+            candidate = os.path.normpath(os.path.join(base_dir, where))
+            if os.path.isdir(candidate):
+                where = candidate
+        out[module] = where
     return out
 
 

@@ -7,6 +7,7 @@ A config may start with an extensions document (``module: location``), then ``--
 from __future__ import annotations
 
 import io
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
@@ -179,7 +180,8 @@ def load_config(stream: Any, registry: Optional[Registry] = None, source: Option
         if len(nodes) == 2:
             from flambe.compile.extensions import ensure_extensions, parse_extensions
             header = y.constructor.construct_document(nodes[0])
-            extensions = parse_extensions(header, Location.from_mark(nodes[0].start_mark, source))
+            base_dir = os.path.dirname(os.path.abspath(source)) if source and os.path.exists(source) else None
+            extensions = parse_extensions(header, Location.from_mark(nodes[0].start_mark, source), base_dir)
             if import_extensions:
                 ensure_extensions(extensions, install=install_extensions,
                                   registry=registry or current_registry())
@@ -353,6 +355,7 @@ def _make_dumper(registry: Optional[Registry], context: Optional[DumpContext], f
     y = YAML(typ="safe", pure=True)
     y.Representer = FlambeRepresenter
     y.default_flow_style = False
+    y.width = 4096
     y.sort_base_mapping_type_on_output = False
     representer = y.representer
     representer.flambe_registry = registry

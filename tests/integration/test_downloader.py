@@ -6,14 +6,12 @@ threading HTTP server, both bound to 127.0.0.1 only.
 
 from __future__ import annotations
 
-import http.server
 import tempfile
-import threading
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import pytest
+from conftest import QuietHandler, serve_directory
 
 from flambe.compile.downloader import (
     download_http_file,
@@ -50,47 +48,10 @@ HTTP_FILES = {
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """Run a moto S3 server on 127.0.0.1 (a free port) for this module."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def s3_bucket(
-    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[str]:
-    """Point boto3 at the moto server, create and fill a fresh bucket."""
+def s3_bucket(aws_env: str) -> Iterator[str]:
+    """Create and fill a fresh bucket on the moto server."""
     import boto3
-    import requests
-
-    for var in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_SECURITY_TOKEN",
-        "AWS_CA_BUNDLE",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv(
-        "AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials")
-    )
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-    # Start every test from an empty moto state.
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
 
     client = boto3.client("s3")
     client.create_bucket(Bucket=BUCKET)
@@ -99,11 +60,8 @@ def s3_bucket(
     yield BUCKET
 
 
-class _TestHandler(http.server.SimpleHTTPRequestHandler):
+class _TestHandler(QuietHandler):
     """Static files plus a few special paths exercising error handling."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def do_GET(self) -> None:
         if self.path.startswith("/truncated.bin"):
@@ -123,27 +81,15 @@ class _TestHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def http_root(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, Path]]:
+def http_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """Serve a temporary directory over HTTP on 127.0.0.1; yield (base URL, dir)."""
     root = tmp_path_factory.mktemp("www")
     for name, body in HTTP_FILES.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
-    handler = partial(_TestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield f"http://{host}:{port}", root
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_directory(root, _TestHandler) as url:
+        yield url, root
 
 
 @pytest.fixture
