@@ -19,7 +19,7 @@ from flambe.compile.errors import (
     TagError,
     UnpreparedLinkError,
 )
-from flambe.compile.link import Link, create_link_str, parse_link_str
+from flambe.compile.link import ClusterResource, Link, create_link_str, parse_link_str
 from flambe.compile.mapped import MappedRegistrable
 from flambe.compile.options import (
     Choice,
@@ -51,7 +51,8 @@ def make_component(class_: type, tag_namespace: str) -> type:
 
 
 __all__ = [
-    "yaml", "Component", "State", "Schema", "Link", "MappedRegistrable", "Registrable", "Registry", "alias",
+    "yaml", "Component", "State", "Schema", "Link", "ClusterResource", "MappedRegistrable", "Registrable",
+    "Registry", "alias",
     "register", "registrable_factory", "registration_context", "use_registry", "current_registry",
     "make_component", "fill_defaults", "parse_link_str", "create_link_str", "save", "load",
     "load_state_from_file", "GridSearchOptions", "SampledUniformSearchOptions", "Uniform", "LogUniform",

@@ -224,3 +224,32 @@ class LinkResolver:
 
 def _describe(path: Sequence[Any]) -> str:
     return create_link_str(path) if path else ""
+
+
+class ClusterResource(Registrable, tag_override="cluster"):
+    """``!cluster /path``: a resource that already lives on the cluster's machines (never uploaded).
+
+    Only meaningful in a remote run; a local Experiment rejects it.
+    """
+
+    def __init__(self, path: str, location: Optional[Location] = None) -> None:
+        self.path = path
+        self.location = location
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, ClusterResource) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(("cluster", self.path))
+
+    def __repr__(self) -> str:
+        return f"ClusterResource({self.path!r})"
+
+    @classmethod
+    def from_yaml(cls, constructor: Any, node: Any, factory_name: Optional[str]) -> "ClusterResource":
+        from flambe.compile.yaml import node_location
+        return cls(str(constructor.construct_scalar(node)), node_location(constructor, node))
+
+    @classmethod
+    def to_yaml(cls, representer: Any, node: "ClusterResource", tag: str) -> Any:
+        return representer.represent_scalar("!cluster", node.path)

@@ -232,6 +232,26 @@ def check_arguments(schema: Schema, path: Sequence[Any] = ()) -> None:
             hint=f"add {', '.join(f'{m}: ...' for m in missing)} under '!{schema.tag}'")
 
 
+def check_tree(value: Any, path: Sequence[Any] = ()) -> None:
+    """Check the arguments of every schema under ``value`` before anything is built."""
+    if isinstance(value, Schema):
+        hook = getattr(value.component_subclass, "setup_dependencies", None)
+        if hook is not None:
+            hook(value.keywords)
+        check_arguments(value, path)
+        items: Any = value.keywords.items()
+    elif isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    elif isinstance(value, SearchOption) and hasattr(value, "options"):
+        items = enumerate(value.options)
+    else:
+        return
+    for key, child in items:
+        check_tree(child, list(path) + [key])
+
+
 def fill_defaults(kwargs: Dict[str, Any], fn: Callable[..., Any]) -> Dict[str, Any]:
     """``kwargs`` plus every parameter of ``fn``'s signature it lacks that has a default."""
     sig = signature_of(fn)
