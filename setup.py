@@ -14,6 +14,7 @@ setup(
     install_requires=[
         "torch>=2.1",
         "ruamel.yaml>=0.18",
+        "ruamel.yaml.clib>=0.2.7; platform_python_implementation == 'CPython'",
         "click>=8.1",
         "ray[tune]>=2.9",
         "boto3>=1.28",

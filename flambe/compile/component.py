@@ -178,6 +178,9 @@ class Component(Registrable, should_register=False):
                     missing.append(prefix + name)
             meta = metadata.get(prefix[:-1] if prefix else "", {})
             comp._load_state(state_dict, prefix, meta, strict, missing, unexpected, errors)
+        if strict:
+            known = set(self.get_state(keep_vars=True).keys())
+            unexpected.extend(k for k in state_dict if k not in known and k not in unexpected)
         if strict and (missing or unexpected or errors):
             problems = ([f"missing keys {missing}"] if missing else []) + \
                 ([f"unexpected keys {unexpected}"] if unexpected else []) + errors
@@ -187,9 +190,10 @@ class Component(Registrable, should_register=False):
     @classmethod
     def from_yaml(cls, constructor: Any, node: Any, factory_name: Optional[str]) -> Schema:
         """Component tags load as a :class:`Schema` (delayed initialization)."""
-        from flambe.compile.yaml import construct_arguments, node_location
+        from flambe.compile.yaml import construct_arguments, node_location, written_tag
         kwargs, key_locations = construct_arguments(constructor, node, cls)
         schema = Schema(cls, factory_name, **kwargs)
+        schema.tag = written_tag(node)
         schema.location = node_location(constructor, node)
         schema.key_locations = key_locations
         return schema
@@ -298,10 +302,7 @@ def _component_tree(root: Any, prefix: str) -> Iterator[Tuple["Component", str, 
 
 def _load_module_tensors(module: Any, state_dict: Any, metadata: Dict[str, Any], prefix: str,
                          missing: List[str], unexpected: List[str]) -> None:
-    """Load the tensors of the nn.Module tree at ``prefix`` from a flat state holding more than tensors.
-
-    Modules built on the meta device (fast loading) get the saved tensors assigned instead of copied.
-    """
+    """Load the tensors of the nn.Module tree at ``prefix`` from a flat state holding more than tensors."""
     import torch
     expected = torch.nn.Module.state_dict(module, keep_vars=True)
     tensors: "OrderedDict[str, Any]" = OrderedDict(
@@ -312,7 +313,6 @@ def _load_module_tensors(module: Any, state_dict: Any, metadata: Dict[str, Any],
         if not prefix or k == base or k.startswith(prefix))
     if base in metadata:
         tensors._metadata[""] = metadata[base]  # type: ignore[attr-defined]
-    assign = any(getattr(t, "is_meta", False) for t in expected.values())
-    result = torch.nn.Module.load_state_dict(module, tensors, strict=False, assign=assign)
+    result = torch.nn.Module.load_state_dict(module, tensors, strict=False)
     missing.extend(prefix + k for k in result.missing_keys)
     unexpected.extend(prefix + k for k in result.unexpected_keys)

@@ -7,6 +7,7 @@ says how to install it; with ``-i`` it is installed with pip and the libraries p
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -146,6 +147,7 @@ def install_extensions(extensions: Dict[str, str], user_flag: bool = False) -> D
     for name, change in sorted(changes.items()):
         logger.info("pip changed %s: %s", name, change)
     importlib.invalidate_caches()
+    _module_distributions.cache_clear()
     return changes
 
 
@@ -230,11 +232,18 @@ def required_extensions(obj: Any, registry: Any) -> Dict[str, str]:
     return out
 
 
-def _distribution_requirement(module: str) -> Optional[str]:
+@functools.lru_cache(maxsize=1)
+def _module_distributions() -> Dict[str, list]:
+    """Top-level module -> distributions providing it (scanning metadata is slow: done once, and again
+    only after an install)."""
     try:
-        dists = importlib.metadata.packages_distributions().get(module)
+        return dict(importlib.metadata.packages_distributions())
     except Exception:  # pragma: no cover - broken metadata
-        dists = None
+        return {}
+
+
+def _distribution_requirement(module: str) -> Optional[str]:
+    dists = _module_distributions().get(module)
     if not dists:
         return None
     name = dists[0]

@@ -67,10 +67,11 @@ class GridSearchOptions(SearchOption, tag_override="g"):
 
 
 class SampledUniformSearchOptions(SearchOption, tag_override="s"):
-    """``!s [low, high, k(, decimals)]``: k values drawn uniformly in [low, high].
+    """``!s [low, high, k(, decimals)]``: k distinct values drawn uniformly in [low, high].
 
-    Ints when both bounds are ints, else floats rounded to ``decimals`` (default 10). Values are
-    drawn with an explicit seed (the Experiment's), so the same config gives the same variants.
+    Ints when both bounds are ints (both bounds included), else floats rounded to ``decimals`` (default
+    10). Values are drawn with an explicit seed (the Experiment's), so the same config gives the same
+    variants.
     """
 
     def __init__(self, low: float, high: float, k: int, decimals: int = 10,
@@ -92,8 +93,22 @@ class SampledUniformSearchOptions(SearchOption, tag_override="s"):
         """Draw the k values with ``seed`` (the same seed always gives the same values)."""
         rng = random.Random(f"flambe-s:{seed}:{self.low}:{self.high}:{self.k}:{self.decimals}")
         if self.is_int:
-            return [rng.randint(self.low, self.high) for _ in range(self.k)]
-        return [round(rng.uniform(self.low, self.high), self.decimals) for _ in range(self.k)]
+            if self.k > self.high - self.low + 1:
+                raise SearchOptionError(
+                    f"'!s [{self.low}, {self.high}, {self.k}]' asks for {self.k} distinct integers, but the range "
+                    f"holds only {self.high - self.low + 1}", location=self.location,
+                    hint="lower k or widen the range (or use !g to list values)")
+            return rng.sample(range(self.low, self.high + 1), self.k)
+        values: List[Any] = []
+        for _ in range(1000 * self.k):  # distinct after rounding, or a clear error
+            value = round(rng.uniform(self.low, self.high), self.decimals)
+            if value not in values:
+                values.append(value)
+                if len(values) == self.k:
+                    return values
+        raise SearchOptionError(f"'!s' cannot draw {self.k} distinct values in [{self.low}, {self.high}] "
+                                f"rounded to {self.decimals} decimals", location=self.location,
+                                hint="lower k or use more decimals")
 
     def to_grid(self, seed: int = 0) -> GridSearchOptions:
         """The drawn values as a ``!g`` option (how an Experiment dumps a drawn ``!s``)."""

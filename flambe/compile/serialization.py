@@ -10,6 +10,7 @@ half-written save.
 
 from __future__ import annotations
 
+import functools
 import glob
 import inspect
 import logging
@@ -98,6 +99,7 @@ def _components_by_prefix(obj: Component) -> Dict[str, Component]:
     return {prefix[:-1] if prefix else "": comp for comp, prefix, _ in _component_tree(obj, "")}
 
 
+@functools.lru_cache(maxsize=256)
 def _source_of(cls: type) -> str:
     target = getattr(cls, "_flambe_wrapped", cls)
     try:
@@ -270,7 +272,8 @@ def load_state_from_file(path: str, map_location: Any = None) -> State:
     for prefix, directory in _component_dirs(path):
         pre = prefix + "." if prefix else ""
         try:
-            payload = torch.load(os.path.join(directory, STATE_FILE), map_location=map_location, weights_only=True)
+            payload = torch.load(os.path.join(directory, STATE_FILE), map_location=map_location,
+                                 weights_only=True, mmap=True)
         except Exception as exc:
             raise LoadError(f"Cannot read {os.path.join(directory, STATE_FILE)}: {exc}") from exc
         for key, value in payload.get("state", {}).items():
@@ -289,23 +292,63 @@ def load_state_from_file(path: str, map_location: Any = None) -> State:
     return state
 
 
-def _has_meta_tensors(obj: Any) -> bool:
-    import torch
+class _SkipRandomInit:
+    """Builds objects without random initialisation (the saved state replaces it anyway).
 
-    from flambe.compile.component import _component_tree
-    for comp, _, _ in _component_tree(obj, ""):
-        if isinstance(comp, torch.nn.Module):
-            if any(t.is_meta for t in comp.parameters()) or any(t.is_meta for t in comp.buffers()):
-                return True
-        for value in vars(comp).values():
-            if isinstance(value, torch.Tensor) and value.is_meta:
-                return True
-    return False
+    Inside the block, ``torch.nn.init`` functions and in-place random fills are skipped; the tensors
+    they would have filled are recorded. :meth:`all_overwritten` then checks that the loaded state
+    covered every one of them, so a tensor the state does not hold is never left uninitialised.
+    """
+
+    def __init__(self) -> None:
+        import torch
+        from torch.overrides import TorchFunctionMode
+
+        inplace = {getattr(torch.Tensor, n) for n in ("normal_", "uniform_", "bernoulli_", "exponential_",
+                                                      "geometric_", "log_normal_", "cauchy_", "random_")}
+        inits = {getattr(torch.nn.init, n) for n in dir(torch.nn.init)
+                 if n.endswith("_") and not n.startswith("_") and n not in ("zeros_", "ones_", "constant_")}
+        skipped = inplace | inits
+        self.storages: Dict[int, Any] = {}
+        storages = self.storages
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+                kwargs = kwargs or {}
+                if func in skipped:
+                    target = args[0] if args else kwargs.get("tensor")
+                    if isinstance(target, torch.Tensor):
+                        storages[target.untyped_storage().data_ptr()] = target
+                        return target
+                return func(*args, **kwargs)
+
+        self.mode = Mode()
+
+    def __enter__(self) -> "_SkipRandomInit":
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.mode.__exit__(*exc)
+
+    def all_overwritten(self, obj: Any, state: State) -> bool:
+        """Whether every skipped tensor belongs to a module tensor that ``state`` provided."""
+        if not self.storages:
+            return True
+        import torch
+
+        from flambe.compile.component import _component_tree
+        covered = set()
+        for comp, prefix, is_covered in _component_tree(obj, ""):
+            if isinstance(comp, torch.nn.Module) and not is_covered:
+                for key, tensor in comp.state_dict(keep_vars=True).items():
+                    if prefix + key in state:
+                        covered.add(tensor.untyped_storage().data_ptr())
+        return set(self.storages) <= covered
 
 
 def _build_and_load(directory: str, map_location: Any, auto_install: bool, overrides: Optional[Dict[str, Any]],
                     use_saved_config: bool, expected_class: Optional[type]) -> Any:
-    import torch
 
     from flambe.compile.schema import Builder, Schema, _apply_overrides
     from flambe.compile.yaml import load_file
@@ -336,17 +379,18 @@ def _build_and_load(directory: str, map_location: Any, auto_install: bool, overr
     schema = schema_for()
     if not isinstance(schema, Schema):
         return schema
-    # Fast path: build on the meta device (no random init, no copies), then take the saved tensors.
+    # Fast path: skip random initialisation while building; the saved tensors are copied in after.
     obj = None
-    if map_location is None or str(map_location) in ("cpu", "cuda") or isinstance(map_location, torch.device):
-        try:
-            with torch.device("meta"):
-                obj = Builder(schema, stash).build(schema)
-            obj.load_state(state)
-            if _has_meta_tensors(obj):
-                obj = None
-        except Exception:
-            obj = None
+    try:
+        with _SkipRandomInit() as skipped:
+            candidate = Builder(schema, stash).build(schema)
+        candidate.load_state(state)
+        if skipped.all_overwritten(candidate, state):
+            obj = candidate
+    except FlambeError:
+        raise
+    except Exception:
+        obj = None
     if obj is None:
         schema = schema_for()
         obj = Builder(schema, stash).build(schema)

@@ -42,6 +42,11 @@ def _node_tag(node: Any) -> str:
     return str(tag)
 
 
+def written_tag(node: Any) -> str:
+    """The tag as written on ``node`` (``'!cool_tag'`` -> ``'cool_tag'``); dumps keep it."""
+    return _node_tag(node).lstrip("!")
+
+
 def _construct_tagged(constructor: FlambeConstructor, tag_suffix: Any, node: Any) -> Any:
     tag = str(getattr(tag_suffix, "value", tag_suffix))
     registry = constructor.flambe_registry or current_registry()
@@ -132,7 +137,7 @@ class LoadedConfig:
 
 
 def _make_yaml(registry: Optional[Registry], source: Optional[str]) -> YAML:
-    y = YAML(typ="safe", pure=True)
+    y = YAML(typ="safe")  # ruamel.yaml.clib's C parser when it is installed (it is a dependency)
     y.Constructor = FlambeConstructor
     y.allow_duplicate_keys = False
     constructor = y.constructor
