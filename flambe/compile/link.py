@@ -116,14 +116,11 @@ class Link(Registrable, tag_override="@"):
     def __getstate__(self) -> dict:
         # A resolved value may be a live object (a model); it is not part of the link's identity and
         # must not travel with pickled schemas.
-        state = dict(self.__dict__)
-        state["_value"] = _UNSET
-        return state
+        return {k: v for k, v in self.__dict__.items() if k != "_value"}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        if "_value" not in state or state["_value"] is None:
-            self._value = _UNSET
+        self._value = _UNSET
 
     @classmethod
     def from_yaml(cls, constructor: Any, node: Any, factory_name: Optional[str]) -> "Link":

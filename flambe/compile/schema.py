@@ -79,10 +79,13 @@ class Schema(MutableMapping):
     __hash__ = object.__hash__  # identity: a schema is one node of one config
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_built"] = _UNBUILT   # built objects never travel with a pickled blueprint
-        state["_compiled"] = None
-        return state
+        # Built objects never travel with a pickled blueprint.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_built", "_compiled")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._built = _UNBUILT
+        self._compiled = None
 
     # ------------------------------------------------------------------ building
     @property

@@ -19,6 +19,7 @@ import pickle
 import shutil
 import tarfile
 import tempfile
+import uuid
 from collections import OrderedDict
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -45,6 +46,23 @@ def _siblings(path: str, kind: str) -> List[str]:
     return glob.glob(os.path.join(parent, f".{glob.escape(base)}.{kind}-*"))
 
 
+def _sibling(path: str, kind: str) -> str:
+    parent, base = os.path.split(os.path.abspath(path))
+    return os.path.join(parent, f".{base}.{kind}-{uuid.uuid4().hex[:12]}")
+
+
+def readable_path(path: str) -> str:
+    """``path``, or the previous save an interrupted overwrite left beside it (read-only: a reader never
+    moves or deletes anything a writer may be using)."""
+    if os.path.exists(path):
+        return path
+    backups = _siblings(path, "old")
+    if backups:
+        logger.warning("%s is missing; reading the copy an interrupted save left beside it", path)
+        return sorted(backups, key=os.path.getmtime)[-1]
+    return path
+
+
 def recover(path: str) -> None:
     """Undo what a crash in the middle of an overwrite left: restore the previous save if the new one
     never got into place, and drop temporary siblings."""
@@ -60,8 +78,7 @@ def _place(tmp: str, path: str, overwrite: bool) -> None:
     if os.path.exists(path):
         if not overwrite:
             raise SaveError(f"'{path}' already exists", hint="pass overwrite=True to replace it")
-        parent, base = os.path.split(os.path.abspath(path))
-        backup = tempfile.mktemp(prefix=f".{base}.old-", dir=parent)
+        backup = _sibling(path, "old")
         os.rename(path, backup)
         os.rename(tmp, path)
         shutil.rmtree(backup) if os.path.isdir(backup) else os.remove(backup)
@@ -233,7 +250,7 @@ def save(obj: Any, path: str, compress: bool = False, pickle_only: bool = False,
                 name = base[:-7] if base.endswith(".tar.gz") else base
                 with tarfile.open(target, "w:gz") as archive:
                     archive.add(tree, arcname=name)
-        final_tmp = tempfile.mktemp(prefix=f".{base}.tmp-", dir=parent)
+        final_tmp = _sibling(path, "tmp")
         os.rename(target, final_tmp)
         _place(final_tmp, path, overwrite)
     finally:
@@ -419,8 +436,7 @@ def load(path: str, map_location: Any = None, auto_install: bool = False,
 
     from flambe.compile.downloader import download_manager, is_url
     if not is_url(path):
-        path = os.path.abspath(os.path.expanduser(path))
-        recover(path)
+        path = readable_path(os.path.abspath(os.path.expanduser(path)))
         if not os.path.exists(path):
             raise LoadError(f"'{path}' does not exist")
     with download_manager(path) as local:

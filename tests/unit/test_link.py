@@ -280,3 +280,21 @@ def test_link_into_python_built_component_in_root():
     obj = Builder(root={"enc": enc, "m": schema}).build(schema, ("m",))
     assert obj.a == 12
     assert obj.b == 120
+
+
+
+def test_pickled_schema_and_link_come_back_unbuilt():
+    """Schemas travel to other processes (Ray workers) as blueprints: never built, never resolved."""
+    import pickle
+
+    schema = yaml.load("!LnkBox\na: 3\nb: !LnkBox\n  a: !@ a\n")
+    link = schema["b"]["a"]
+    built = schema()
+    assert schema.is_built and link.resolved
+    clone = pickle.loads(pickle.dumps(schema))
+    assert not clone.is_built and not clone["b"].is_built
+    assert not clone["b"]["a"].resolved
+    with pytest.raises(UnpreparedLinkError):
+        _ = clone["b"]["a"].value
+    rebuilt = clone()
+    assert rebuilt is not built and rebuilt.b.a == 3

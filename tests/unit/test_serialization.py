@@ -369,24 +369,30 @@ def test_unknown_protocol_version(saved):
     assert "99" in str(info.value)
 
 
-def test_stale_backup_is_restored(saved):
+def test_stale_backup_is_read_then_restored_by_the_next_save(saved):
     clf, path = saved
     backup = path.parent / f".{path.name}.old-x"
     os.rename(path, backup)
     assert not path.exists()
-    loaded = flambe.load(str(path))
-    assert path.is_dir()
-    assert not backup.exists()
+    loaded = flambe.load(str(path))  # reads the previous save; a reader moves nothing
     _assert_same_state(clf, loaded)
+    assert backup.exists() and not path.exists()
+    with pytest.raises(SaveError):  # the restored previous save is not silently replaced
+        flambe.save(clf, str(path))
+    assert path.is_dir() and not backup.exists()
+    _assert_same_state(clf, flambe.load(str(path)))
 
 
-def test_stale_temporary_sibling_is_cleaned(saved):
+def test_stale_temporary_sibling_is_cleaned_by_the_next_save(saved):
     clf, path = saved
     stale = path.parent / f".{path.name}.tmp-abc"
     stale.mkdir()
     (stale / "junk").write_text("x")
     flambe.load(str(path))
+    assert stale.exists()  # a load never deletes what a writer may be using
+    flambe.save(clf, str(path), overwrite=True)
     assert not stale.exists()
+    assert sorted(os.listdir(path.parent)) == ["model"]
 
 
 def test_load_missing_path(tmp_path):
