@@ -17,16 +17,14 @@ class MappedRegistrable(Registrable, should_register=False):
 
     @classmethod
     def from_yaml(cls, constructor: Any, node: Any, factory_name: Optional[str]) -> Any:
-        from flambe.compile.schema import Schema, check_arguments, check_tree
+        from flambe.compile.schema import Schema, check_tree
         from flambe.compile.yaml import construct_arguments, node_location, written_tag
         kwargs, key_locations = construct_arguments(constructor, node, cls)
         schema = Schema(cls, factory_name, **kwargs)
         schema.tag = written_tag(node)
         schema.location = node_location(constructor, node)
         schema.key_locations = key_locations
-        check_arguments(schema)
-        for key, value in kwargs.items():
-            check_tree(value, [key])
+        check_tree(schema)  # the runnable's own arguments and every component under them
         try:
             obj = schema.factory(**kwargs)
         except FlambeError:

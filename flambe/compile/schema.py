@@ -235,13 +235,18 @@ def check_arguments(schema: Schema, path: Sequence[Any] = ()) -> None:
             hint=f"add {', '.join(f'{m}: ...' for m in missing)} under '!{schema.tag}'")
 
 
+def prepare(schema: Schema, path: Sequence[Any] = ()) -> None:
+    """Let the class add its default arguments (``setup_dependencies``), then check them all."""
+    hook = getattr(schema.component_subclass, "setup_dependencies", None)
+    if hook is not None:
+        hook(schema.keywords)
+    check_arguments(schema, path)
+
+
 def check_tree(value: Any, path: Sequence[Any] = ()) -> None:
     """Check the arguments of every schema under ``value`` before anything is built."""
     if isinstance(value, Schema):
-        hook = getattr(value.component_subclass, "setup_dependencies", None)
-        if hook is not None:
-            hook(value.keywords)
-        check_arguments(value, path)
+        prepare(value, path)
         items: Any = value.keywords.items()
     elif isinstance(value, Mapping):
         items = value.items()
@@ -296,10 +301,7 @@ class Builder:
             raise CompilationError(f"'!{schema.tag}' contains itself (a cycle through a YAML anchor)",
                                    location=schema.location)
         cls = schema.component_subclass
-        hook = getattr(cls, "setup_dependencies", None)
-        if hook is not None:
-            hook(schema.keywords)
-        check_arguments(schema, path)
+        prepare(schema, path)
         self._building.append(schema)
         try:
             kwargs = {key: self.value(val, path + (key,), schema.key_locations.get(key, schema.location))
