@@ -19,9 +19,13 @@ setup(
         "ray[tune]>=2.9",
         "boto3>=1.28",
         "requests>=2.28",
+        "sqlalchemy>=2.0",
+        "rich>=13",
     ],
     extras_require={
+        "optuna": ["optuna>=3.0"],
         "dev": [
+            "optuna>=3.0",
             "pytest>=7.4",
             "pytest-timeout>=2.2",
             "moto[server]>=5.0",

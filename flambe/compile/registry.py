@@ -11,8 +11,9 @@ import contextlib
 import contextvars
 import difflib
 import importlib
+import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from flambe.compile.errors import RegistrationError, TagError
 
@@ -24,6 +25,11 @@ LAZY_NAMESPACES: Dict[str, str] = {
     "ray": "flambe.compile.external:resolve_ray",
     "tune": "flambe.compile.external:resolve_ray",
 }
+
+# flambe modules whose classes are tags of every config (``!Builder``), though nothing imports them first.
+# They are imported into the default registry before the first tag lookup (see load_builtin_modules), so
+# they must stay cheap to import: no torch or ray at module level.
+BUILTIN_MODULES: Tuple[str, ...] = ("flambe.cluster", "flambe.experiment", "flambe.export")
 
 # Top-level modules whose classes get bare tags (``!Trainer``) with priority over anyone else's.
 PRIMARY_MODULES = ("flambe",)
@@ -128,6 +134,7 @@ class Registry:
         TagError
             If no class answers to the tag; the message suggests close matches.
         """
+        load_builtin_modules()
         entry = self._find(tag)
         if entry is None:
             raise self._unknown(tag)
@@ -235,6 +242,38 @@ def _resolver(namespace: str) -> Callable[..., Any]:
 DEFAULT_REGISTRY = Registry()
 _active: contextvars.ContextVar[Registry] = contextvars.ContextVar("flambe_registry", default=DEFAULT_REGISTRY)
 _namespace_ctx: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("flambe_namespace", default=None)
+
+
+_builtins_lock = threading.RLock()
+_builtins_state = "unloaded"  # -> "loading" -> "loaded"
+
+
+def load_builtin_modules() -> None:
+    """Import :data:`BUILTIN_MODULES` once, registering their classes in the default registry.
+
+    Called before every tag lookup (it does nothing after the first), so ``!Builder`` resolves even when
+    the program never imported :mod:`flambe.export`. The imports always register into the default
+    registry, even when a test registry is active. Other threads wait until the imports are done; a
+    lookup made by the imports themselves does not recurse.
+    """
+    global _builtins_state
+    if _builtins_state == "loaded":
+        return
+    with _builtins_lock:
+        if _builtins_state != "unloaded":
+            return
+        _builtins_state = "loading"
+        registry_token = _active.set(DEFAULT_REGISTRY)
+        namespace_token = _namespace_ctx.set(None)
+        try:
+            for module in BUILTIN_MODULES:
+                importlib.import_module(module)
+            _builtins_state = "loaded"
+        finally:
+            if _builtins_state != "loaded":
+                _builtins_state = "unloaded"
+            _namespace_ctx.reset(namespace_token)
+            _active.reset(registry_token)
 
 
 def current_registry() -> Registry:

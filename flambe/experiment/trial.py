@@ -1,0 +1,185 @@
+"""One trial: build a variant, call ``run()`` step by step, checkpoint after every call.
+
+This is the part of an experiment that runs inside a Ray Tune worker (or in the driver with
+``debug: true``). It loads upstream variants from their checkpoints, never re-running them, and
+writes only inside the variant's own directory: its checkpoint, its log and, on failure, its error.
+Progress and results are recorded by the driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pdb
+import pickle
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+
+from flambe.compile.schema import Builder, Schema
+
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_NAME = "checkpoint.flambe"
+LOG_FILE = "log.txt"
+ERROR_FILE = "error.txt"
+
+
+def checkpoint_path(variant_dir: str) -> str:
+    """Where a variant's flambe checkpoint lives."""
+    return os.path.join(variant_dir, CHECKPOINT_DIR, CHECKPOINT_NAME)
+
+
+@dataclass
+class TrialSpec:
+    """Everything a worker needs to run one variant (picklable).
+
+    Attributes
+    ----------
+    stage : str
+        The stage name (the link root of the stage's own config).
+    variant : Variant
+        The variant (its ``schema`` is the config with options resolved).
+    variant_dir : str
+        The variant's output directory.
+    upstream : dict
+        Linked upstream stage → the checkpoint directory of the variant it uses.
+    resources : dict
+        Resource name → value (local paths are absolute).
+    resume : bool
+        Continue from the checkpoint in ``variant_dir`` if there is one (the driver removes the
+        directories of variants that must start over).
+    """
+
+    stage: str
+    variant: Any
+    variant_dir: str
+    upstream: Dict[str, str] = field(default_factory=dict)
+    resources: Dict[str, Any] = field(default_factory=dict)
+    resume: bool = True
+
+
+class TrialRunner:
+    """Builds one variant and steps it.
+
+    Parameters
+    ----------
+    spec : TrialSpec
+        The variant to run.
+    overrides : Mapping, optional
+        Values to put at given paths before building (a search algorithm's samples, a PBT mutation).
+    echo : bool
+        Also write the trial's logs to the original stderr (``-v``).
+    debug : bool
+        Stop in ``pdb`` before every ``run()`` call (``debug: true``, in the driver process only);
+        output then stays on the terminal.
+    """
+
+    def __init__(self, spec: TrialSpec, overrides: Optional[Mapping[Tuple[Any, ...], Any]] = None,
+                 echo: bool = False, debug: bool = False) -> None:
+        self.spec = spec
+        self.calls = 0
+        self.echo = echo
+        self.debug = debug
+        os.makedirs(os.path.join(spec.variant_dir, CHECKPOINT_DIR), exist_ok=True)
+        if os.path.exists(os.path.join(spec.variant_dir, ERROR_FILE)):
+            os.unlink(os.path.join(spec.variant_dir, ERROR_FILE))
+        self._log = open(os.path.join(spec.variant_dir, LOG_FILE), "a", buffering=1, encoding="utf-8")
+        self._handler = logging.StreamHandler(self._log)
+        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(self._handler)
+        if logging.getLogger().level > logging.INFO:
+            logging.getLogger().setLevel(logging.INFO)
+        with self.captured():
+            self.component = self._build(overrides or {})
+
+    # ------------------------------------------------------------------ building
+    def _build(self, overrides: Mapping[Tuple[Any, ...], Any]) -> Any:
+        from flambe.compile.serialization import load
+        from flambe.experiment.variants import set_path
+        spec = self.spec
+        schema = pickle.loads(pickle.dumps(spec.variant.schema))  # a fresh, unbuilt copy every time
+        for path, value in overrides.items():
+            schema = set_path(schema, path, value)
+        root: Dict[str, Any] = dict(spec.resources)
+        for stage, path in spec.upstream.items():
+            root[stage] = load(path)
+        root[spec.stage] = schema
+        obj = Builder(root=root).build(schema, (spec.stage,)) if isinstance(schema, Schema) else schema
+        saved = checkpoint_path(spec.variant_dir)
+        if spec.resume and os.path.isdir(saved):
+            self.restore(saved, obj)
+            logging.getLogger(__name__).info("Resumed from %s", saved)
+        return obj
+
+    def restore(self, path: str, obj: Any = None) -> None:
+        """Load the state saved at ``path`` into the component."""
+        from flambe.compile.serialization import load_state_from_file, readable_path
+        target = obj if obj is not None else self.component
+        if hasattr(target, "load_state"):
+            target.load_state(load_state_from_file(readable_path(path)))
+
+    # ------------------------------------------------------------------ stepping
+    def step(self) -> Tuple[bool, Optional[float]]:
+        """Call ``run()`` once, checkpoint, and return (more work to do, metric)."""
+        with self.captured():
+            run = getattr(self.component, "run", None)
+            if self.debug:
+                print(f"flambe debug: {self.spec.stage}/{os.path.basename(self.spec.variant_dir)} is about to "
+                      f"call run() (call {self.calls + 1}); 's' steps into it, 'c' continues.")
+                pdb.set_trace()
+            more = bool(run()) if callable(run) else False
+            metric_fn = getattr(self.component, "metric", None)
+            metric = metric_fn() if callable(metric_fn) else None
+            self.calls += 1
+            self.save(checkpoint_path(self.spec.variant_dir))
+        return more, (float(metric) if metric is not None else None)
+
+    def save(self, path: str) -> None:
+        """Write the component's checkpoint at ``path`` (atomically, replacing an older one)."""
+        from flambe.compile.component import Component
+        from flambe.compile.serialization import save
+        save(self.component, path, overwrite=True, pickle_only=not isinstance(self.component, Component))
+
+    @contextlib.contextmanager
+    def captured(self) -> Iterator[None]:
+        """Send prints to the variant's log; record an error's traceback in ``error.txt``."""
+        out = _Tee(self._log, sys.__stderr__ if self.echo else None)
+        try:
+            if self.debug:
+                yield
+            else:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                    yield
+        except BaseException as exc:
+            if not isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                text = "".join(traceback.format_exception(exc))
+                self._log.write(text)
+                with open(os.path.join(self.spec.variant_dir, ERROR_FILE), "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            raise
+
+    def close(self) -> None:
+        """Detach the log file."""
+        logging.getLogger().removeHandler(self._handler)
+        self._handler.close()
+        self._log.close()
+
+
+class _Tee:
+    """A text stream writing to the log file and, with ``-v``, to the console too."""
+
+    def __init__(self, primary: Any, secondary: Optional[Any]) -> None:
+        self.primary, self.secondary = primary, secondary
+
+    def write(self, text: str) -> int:
+        self.primary.write(text)
+        if self.secondary is not None:
+            self.secondary.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.primary.flush()
+        if self.secondary is not None:
+            self.secondary.flush()
