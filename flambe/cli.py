@@ -37,6 +37,9 @@ def _load_runnable(config: str, install_extensions: bool) -> object:
 def _run(config: str, install_extensions: bool, secrets: Optional[str], force: bool, debug: bool,
          verbose: bool = False, cluster: Optional[str] = None, dry_run: bool = False) -> None:
     from flambe.compile.errors import ConfigError
+    if cluster:
+        from flambe.cluster.ray_cluster import use_available_token
+        use_available_token()  # before anything imports ray
     runnable = _load_runnable(config, install_extensions)
     if secrets:
         runnable.inject_secrets(secrets)

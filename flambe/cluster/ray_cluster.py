@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 from flambe.cluster.cluster import Cluster
-from flambe.compile.errors import ConfigError
+from flambe.compile.errors import ConfigError, FlambeError
+
+
+def use_available_token() -> None:
+    """Present Ray's auth token to a cluster when one is available and ``RAY_AUTH_MODE`` is not set.
+
+    Ray reads the mode when it is imported, so this must run before ``import ray`` (the CLI calls it
+    first thing when ``--cluster`` is given).
+    """
+    token_file = os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+    if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(token_file)):
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 class RayCluster(Cluster):
@@ -29,10 +41,27 @@ class RayCluster(Cluster):
             raise ConfigError("!RayCluster needs an address, e.g. 'address: 127.0.0.1:6379'",
                               key_path=["address"])
 
+    def connect(self, **kwargs: Any) -> None:
+        """``ray.init`` against the cluster, with a clear error when it cannot be reached.
+
+        Ray clusters authenticate drivers with a token by default; when one is available here
+        (``RAY_AUTH_TOKEN``, or ``~/.ray/auth_token`` as ``ray start`` writes it) and ``RAY_AUTH_MODE`` is
+        not set, flambe presents it (see :func:`use_available_token`).
+        """
+        use_available_token()
+        import ray
+        try:
+            ray.init(address=self.address, logging_level="ERROR", **kwargs)
+        except (ConnectionError, TimeoutError) as exc:
+            raise FlambeError(f"Cannot reach the Ray cluster at {self.address}: {exc}",
+                              hint=f"is it running? 'ray status --address {self.address}' tells; a cluster with "
+                                   "token authentication needs its token in RAY_AUTH_TOKEN or ~/.ray/auth_token")\
+                from None
+
     def run(self, force: bool = False, debug: bool = False, **kwargs: Any) -> Optional[Any]:
         """Connect and print what the cluster offers."""
+        self.connect()
         import ray
-        ray.init(address=self.address, include_dashboard=False, logging_level="ERROR")
         try:
             resources = ray.cluster_resources()
             nodes = [n for n in ray.nodes() if n.get("Alive")]
@@ -54,5 +83,5 @@ class RayCluster(Cluster):
         if dry_run:
             print(runnable.dry_run())
             return None
-        runnable.ray_address = self.address
+        runnable.cluster = self
         return runnable.run(force=force, debug=False, verbose=verbose)

@@ -73,7 +73,10 @@ def make_component(class_: type, namespace: str, registry: Any = None) -> type:
     elif hasattr(class_, "state_dict") and hasattr(class_, "load_state_dict"):
         attrs["_state"] = _optimizer_state
         attrs["_load_state"] = _load_optimizer_state
-    cls = type(class_.__name__, (base, class_), attrs, should_register=False)
+    # Ray's schedulers and searchers have their own ``metric``, ``save`` and ``restore``, which Tune calls:
+    # theirs must win over Component's. torch classes keep flambe's methods first.
+    bases = (class_, base) if namespace == "ray" else (base, class_)
+    cls = type(class_.__name__, bases, attrs, should_register=False)
     _CACHE[key] = cls
     (registry or current_registry()).register(cls, class_.__name__, namespace)
     return cls

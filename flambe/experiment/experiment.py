@@ -98,36 +98,52 @@ class Experiment(ClusterRunnable):
             return os.path.dirname(os.path.abspath(location.file))
         return os.getcwd()
 
+    def where(self, key: str) -> Any:
+        """The location of one of the experiment's keys in its config file (or of the experiment)."""
+        schema = getattr(self, "_flambe_schema", None)
+        return getattr(schema, "key_locations", {}).get(key) or self.location
+
     def parse(self, remote: bool = False) -> None:
         """Check everything before any stage runs; raise a :class:`FlambeError` naming the problem."""
+        if self._parsed is not None and self._parsed.get("remote") == remote:
+            return
         where = self.location
-        validate.check_name(self.name, where)
+        validate.check_name(self.name, self.where("name"))
         if not isinstance(self.pipeline, Mapping) or not self.pipeline:
             raise ConfigError("'pipeline' must map stage names to components", location=where,
                               key_path=["pipeline"], hint="pipeline:\n  model: !MyModel {...}")
         stages = list(self.pipeline)
         for option in ("search", "schedulers"):
-            validate.check_stage_keys(option, getattr(self, option), stages, where)
-        validate.check_stage_keys("reduce", self.reduce, stages, where, positive_int=True)
-        validate.check_stage_keys("num_samples", self.num_samples, stages, where, positive_int=True)
+            validate.check_stage_keys(option, getattr(self, option), stages, self.where(option))
+        validate.check_stage_keys("reduce", self.reduce, stages, self.where("reduce"), positive_int=True)
+        validate.check_stage_keys("num_samples", self.num_samples, stages, self.where("num_samples"),
+                                  positive_int=True)
+        for flag in ("debug", "stop_on_failure", "merge_plot"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"'{flag}' must be true or false, not {getattr(self, flag)!r}",
+                                  location=self.where(flag), key_path=[flag])
         if self.debug and remote:
-            raise ConfigError("'debug: true' works only for local runs", location=where, key_path=["debug"],
-                              hint="remove debug, or run without --cluster")
-        if not isinstance(self.max_failures, int) or self.max_failures < 0:
-            raise ConfigError("'max_failures' must be a non-negative integer", location=where,
+            raise ConfigError("'debug: true' works only for local runs", location=self.where("debug"),
+                              key_path=["debug"], hint="remove debug, or run without --cluster")
+        if not isinstance(self.max_failures, int) or isinstance(self.max_failures, bool) or self.max_failures < 0:
+            raise ConfigError("'max_failures' must be a non-negative integer", location=self.where("max_failures"),
                               key_path=["max_failures"])
-        if not isinstance(self.seed, int):
-            raise ConfigError("'seed' must be an integer", location=where, key_path=["seed"])
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError("'seed' must be an integer", location=self.where("seed"), key_path=["seed"])
+        if not isinstance(self.devices, Mapping):
+            raise ConfigError("'devices' must map cpu/gpu to numbers", location=self.where("devices"),
+                              key_path=["devices"], hint="devices: {cpu: 1, gpu: 0}")
         for key, value in self.devices.items():
             if key not in ("cpu", "gpu") or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"'devices: {{{key}: {value!r}}}' is not valid", location=where,
+                raise ConfigError(f"'devices: {{{key}: {value!r}}}' is not valid", location=self.where("devices"),
                                   key_path=["devices", key], hint="devices: {cpu: 1, gpu: 0}")
         self._resume_stages(stages)
         validate.check_options_placement(getattr(self, "_flambe_schema", None), where)
-        for schema in self.pipeline.values():
-            draw_sampled(schema, self.seed)
-            validate.stage_direction(schema)
-        resources = validate.resolve_resources(self.resources, self.config_dir, where, remote_run=remote)
+        for stage in stages:
+            self.pipeline[stage] = draw_sampled(self.pipeline[stage], self.seed, stage)
+            validate.stage_direction(self.pipeline[stage])
+        resources = validate.resolve_resources(self.resources, self.config_dir, self.where("resources"),
+                                               remote_run=remote)
         validate.check_links(self.pipeline, resources["local"], resources["remote"] if not remote else {},
                              where)
         for stage in stages:
@@ -135,10 +151,11 @@ class Experiment(ClusterRunnable):
             has_dist = any(v.distributions for v in stage_variants(stage, self.pipeline[stage], {}, searched=True))
             if stage in self.num_samples and not (searched or has_dist):
                 raise ConfigError(f"'num_samples' is set for stage '{stage}', which has no distributions and no "
-                                  "search algorithm", location=where, key_path=["num_samples", stage],
+                                  "search algorithm", location=self.where("num_samples"),
+                                  key_path=["num_samples", stage],
                                   hint="num_samples applies to stages with !uniform/!loguniform/!randint/!choice "
                                        "options or a search algorithm; use !g to list values")
-        self._parsed = resources
+        self._parsed = {**resources, "remote": remote}
 
     def _resume_stages(self, stages: Sequence[str]) -> List[str]:
         resume = self.resume
@@ -148,26 +165,26 @@ class Experiment(ClusterRunnable):
             return list(stages)
         if isinstance(resume, str):
             if resume not in stages:
-                raise ConfigError(f"'resume: {resume}' is not a stage", location=self.location,
+                raise ConfigError(f"'resume: {resume}' is not a stage", location=self.where("resume"),
                                   key_path=["resume"], hint=validate._suggest(resume, stages))
             return list(stages[:stages.index(resume) + 1])
         if isinstance(resume, (list, tuple)):
             for name in resume:
                 if name not in stages:
-                    raise ConfigError(f"'resume' lists '{name}', which is not a stage", location=self.location,
+                    raise ConfigError(f"'resume' lists '{name}', which is not a stage", location=self.where("resume"),
                                       key_path=["resume"], hint=validate._suggest(str(name), stages))
             return list(resume)
-        raise ConfigError("'resume' must be true, a stage name or a list of stage names", location=self.location,
+        raise ConfigError("'resume' must be true, a stage name or a list of stage names", location=self.where("resume"),
                           key_path=["resume"])
 
     def variant_counts(self) -> Dict[str, int]:
         """How many variants each stage runs (assuming no failures), without running anything."""
+        if self._parsed is None:
+            self.parse()
         return count_variants(self.pipeline, self.reduce, self.num_samples, self.search, self.seed)
 
     def dry_run(self) -> str:
         """The stage DAG with the number of variants per stage, as text."""
-        if self._parsed is None:
-            self.parse()
         counts = self.variant_counts()
         lines = [f"Experiment '{self.name}': {len(self.pipeline)} stage(s), nothing was run."]
         for stage, schema in self.pipeline.items():
@@ -181,7 +198,7 @@ class Experiment(ClusterRunnable):
                 extras.append(f"scheduler {getattr(self.schedulers[stage], 'tag', self.schedulers[stage])}")
             if stage in self.search:
                 extras.append(f"search {getattr(self.search[stage], 'tag', self.search[stage])}")
-            tag = getattr(schema, "tag", type(schema).__name__)
+            tag = _describe(schema)
             arrow = f" <- {', '.join(ups)}" if ups else ""
             detail = f" ({'; '.join(extras)})" if extras else ""
             lines.append(f"  {stage} !{tag}: {counts[stage]} variant(s){arrow}{detail}")
@@ -241,6 +258,13 @@ class Experiment(ClusterRunnable):
         from flambe.compile.yaml import dump_with_extensions
         from flambe.experiment.progress import write_text
         write_text(os.path.join(output, "experiment.yaml"), dump_with_extensions(self))
+
+
+def _describe(schema: Any) -> str:
+    from flambe.compile.options import GridSearchOptions
+    if isinstance(schema, GridSearchOptions):
+        return "g [" + ", ".join(_describe(option) for option in schema.options) + "]"
+    return getattr(schema, "tag", type(schema).__name__)
 
 
 __all__ = ["Experiment", "Variant"]

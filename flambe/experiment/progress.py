@@ -73,6 +73,7 @@ class VariantRecord:
     finished: Optional[float] = None
     resumed: bool = False
     params: Dict[str, Any] = field(default_factory=dict)
+    _digest: Optional[str] = None
 
     @property
     def log(self) -> str:
@@ -84,8 +85,17 @@ class VariantRecord:
         from flambe.experiment.trial import checkpoint_path
         return checkpoint_path(self.directory)
 
+    @property
+    def digest(self) -> str:
+        """Hash of the variant's whole config: resume reuses the variant only while it is unchanged."""
+        if self._digest is None:
+            from flambe.experiment.variants import config_digest
+            self._digest = config_digest(self.variant)
+        return self._digest
+
     def to_json(self) -> Dict[str, Any]:
         data = self.variant.describe()
+        data["config_digest"] = self.digest
         data["params"] = {**data["params"], **self.params}
         data.update(status=self.status, metric=self.metric, best_metric=self.best_metric, calls=self.calls,
                     error=self.error, started=self.started, finished=self.finished, log=self.log,
@@ -108,7 +118,8 @@ class StageRecord:
     def counts(self) -> Dict[str, int]:
         out = {"pending": 0, "running": 0, "done": 0, "failed": 0}
         for record in self.variants.values():
-            out["done" if record.status in FINISHED else record.status] += 1
+            status = "done" if record.status in FINISHED else record.status
+            out["pending" if status == "interrupted" else status] += 1
         return out
 
     def best(self) -> Optional[VariantRecord]:
@@ -185,11 +196,14 @@ class ProgressState:
     def variant_started(self, record: VariantRecord) -> None:
         if record.status == "running":
             return
-        record.status, record.started, record.error = "running", time.time(), None
-        record.calls, record.metric, record.best_metric = 0, None, None
-        self.store.clear_metrics(record.variant.id)
+        record.status, record.started, record.error = "running", record.started or time.time(), None
         self.variant_changed(record)
         self._notify("started", record)
+
+    def variant_reset(self, record: VariantRecord) -> None:
+        """The variant starts over: forget what an earlier run recorded."""
+        record.calls, record.metric, record.best_metric, record.started = 0, None, None, None
+        self.store.clear_metrics(record.variant.id)
 
     def variant_result(self, record: VariantRecord, calls: int, metric: Optional[float]) -> None:
         record.calls = calls
@@ -208,14 +222,17 @@ class ProgressState:
 
     def variant_reused(self, record: VariantRecord, saved: Dict[str, Any]) -> None:
         """A variant completed by an earlier run: take its recorded results."""
-        record.status = saved.get("status", "done")
-        record.metric, record.best_metric = saved.get("metric"), saved.get("best_metric")
-        record.calls, record.started, record.finished = saved.get("calls", 0), saved.get("started"), \
-            saved.get("finished")
+        self.variant_continued(record, saved)
+        record.status, record.finished = saved.get("status", "done"), saved.get("finished")
         record.params = {k: v for k, v in saved.get("params", {}).items() if k not in record.variant.params}
         record.resumed = True
         self.variant_changed(record)
         self._notify("reused", record)
+
+    def variant_continued(self, record: VariantRecord, saved: Dict[str, Any]) -> None:
+        """A variant an earlier run started: keep its metrics, it continues from its checkpoint."""
+        record.metric, record.best_metric = saved.get("metric"), saved.get("best_metric")
+        record.calls, record.started = saved.get("calls", 0), saved.get("started")
 
     def finish(self, status: str) -> None:
         self.status = status

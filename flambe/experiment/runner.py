@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import threading
+import warnings
 from typing import Any, Dict, List, Optional
 
 from flambe.experiment.console import ExperimentView
@@ -124,6 +125,7 @@ class ExperimentRunner:
             if saved and saved.get("status") in FINISHED and os.path.isdir(checkpoint_path(os.path.join(folder, name))):
                 variant = _restored_variant(saved, self.experiment.pipeline[stage])
                 record = self.progress.add_variant(variant)
+                record._digest = saved.get("config_digest")
                 self.progress.variant_reused(record, saved)
                 out.append(record)
         return out
@@ -132,12 +134,18 @@ class ExperimentRunner:
         """Register the variant; True when an earlier run completed it (and its stage is resumed)."""
         record = self.progress.add_variant(variant)
         saved = self.progress.previous(variant) if stage in self.resumed else None
+        if saved and saved.get("config_digest") != record.digest:
+            self.view.note(f"{stage}/{variant.name}: its config changed since the earlier run; it runs again")
+            saved = None
         if saved and saved.get("status") in FINISHED and saved.get("id") == variant.id \
                 and os.path.isdir(record.checkpoint):
             self.progress.variant_reused(record, saved)
             return True
-        if stage not in self.resumed or (saved and saved.get("status") == "failed"):
+        if stage not in self.resumed or not saved or saved.get("status") == "failed":
             shutil.rmtree(record.directory, ignore_errors=True)  # starts over
+            self.progress.variant_reset(record)
+        else:
+            self.progress.variant_continued(record, saved)  # interrupted: continues from its checkpoint
         return False
 
     def _reduce(self, stage: str, finished: List[VariantRecord], lower: bool) -> List[VariantRecord]:
@@ -211,6 +219,11 @@ class ExperimentRunner:
             plan.specs, plan.variants = {}, {}
         if plan.specs or plan.num_samples:
             run_stage(plan, self.progress)
+        for record in self.progress.stages[stage].variants.values():
+            if record.status == "running":  # stopped by flambe (a failure elsewhere): not complete
+                self.progress.variant_finished(record, "interrupted")
+            elif record.status == "pending" and os.path.isdir(record.directory):
+                self.progress.variant_changed(record)
 
     def _init_ray(self) -> None:
         import ray
@@ -226,14 +239,18 @@ class ExperimentRunner:
         paths = [p for p in sys.path if p and os.path.isdir(p)]
         current = os.environ.get("PYTHONPATH", "")
         os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths + ([current] if current else [])))
-        address = getattr(self.experiment, "ray_address", None)
-        ray.init(address=address, include_dashboard=False, log_to_driver=self.verbose,
-                 logging_level=logging.DEBUG if self.verbose else logging.ERROR)
+        cluster = getattr(self.experiment, "cluster", None)
+        if cluster is not None:
+            cluster.connect(log_to_driver=self.verbose)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=self.verbose,
+                     logging_level=logging.DEBUG if self.verbose else logging.ERROR)
         self._ray_started = True
         importer.join()
         if not self.verbose:  # a failed trial is shown once, by flambe, with its log path
             for name in ("ray.tune", "ray.train", "ray.air"):
                 logging.getLogger(name).setLevel(logging.CRITICAL)
+            warnings.filterwarnings("ignore", module=r"ray\.")
 
 
 def _build(schema: Any) -> Any:

@@ -9,6 +9,7 @@ Progress and results are recorded by the driver.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import pdb
@@ -24,6 +25,7 @@ CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_NAME = "checkpoint.flambe"
 LOG_FILE = "log.txt"
 ERROR_FILE = "error.txt"
+MARKER_FILE = "trial.json"
 
 
 def checkpoint_path(variant_dir: str) -> str:
@@ -80,6 +82,8 @@ class TrialRunner:
                  echo: bool = False, debug: bool = False) -> None:
         self.spec = spec
         self.calls = 0
+        self.finished = False  # run() already returned False (known from a checkpoint)
+        self.last_metric: Optional[float] = None
         self.echo = echo
         self.debug = debug
         os.makedirs(os.path.join(spec.variant_dir, CHECKPOINT_DIR), exist_ok=True)
@@ -110,19 +114,28 @@ class TrialRunner:
         saved = checkpoint_path(spec.variant_dir)
         if spec.resume and os.path.isdir(saved):
             self.restore(saved, obj)
-            logging.getLogger(__name__).info("Resumed from %s", saved)
+            logging.getLogger(__name__).info("Resumed from %s after %d run() call(s)", saved, self.calls)
         return obj
 
     def restore(self, path: str, obj: Any = None) -> None:
-        """Load the state saved at ``path`` into the component."""
+        """Load the checkpoint at ``path`` (state, and how far its run() calls got) into the component."""
         from flambe.compile.serialization import load_state_from_file, readable_path
         target = obj if obj is not None else self.component
         if hasattr(target, "load_state"):
             target.load_state(load_state_from_file(readable_path(path)))
+        marker = _read_marker(os.path.dirname(path))
+        self.calls = int(marker.get("calls", 0))
+        self.finished = not marker.get("more", True)
+        self.last_metric = marker.get("metric")
 
     # ------------------------------------------------------------------ stepping
     def step(self) -> Tuple[bool, Optional[float]]:
-        """Call ``run()`` once, checkpoint, and return (more work to do, metric)."""
+        """Call ``run()`` once, checkpoint, and return (more work to do, metric).
+
+        A variant whose checkpoint says ``run()`` already returned False is not run again.
+        """
+        if self.finished:
+            return False, self.last_metric
         with self.captured():
             run = getattr(self.component, "run", None)
             if self.debug:
@@ -133,14 +146,19 @@ class TrialRunner:
             metric_fn = getattr(self.component, "metric", None)
             metric = metric_fn() if callable(metric_fn) else None
             self.calls += 1
+            metric = float(metric) if metric is not None else None
+            self.finished, self.last_metric = not more, metric
             self.save(checkpoint_path(self.spec.variant_dir))
-        return more, (float(metric) if metric is not None else None)
+        return more, metric
 
     def save(self, path: str) -> None:
-        """Write the component's checkpoint at ``path`` (atomically, replacing an older one)."""
+        """Write the component's checkpoint at ``path`` (atomically, replacing an older one), and beside it
+        how many run() calls it holds and whether run() asked for more."""
         from flambe.compile.component import Component
         from flambe.compile.serialization import save
         save(self.component, path, overwrite=True, pickle_only=not isinstance(self.component, Component))
+        _write_marker(os.path.dirname(path), {"calls": self.calls, "more": not self.finished,
+                                              "metric": self.last_metric})
 
     @contextlib.contextmanager
     def captured(self) -> Iterator[None]:
@@ -165,6 +183,22 @@ class TrialRunner:
         logging.getLogger().removeHandler(self._handler)
         self._handler.close()
         self._log.close()
+
+
+def _read_marker(folder: str) -> dict:
+    try:
+        with open(os.path.join(folder, MARKER_FILE), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_marker(folder: str, data: dict) -> None:
+    path = os.path.join(folder, MARKER_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)
 
 
 class _Tee:

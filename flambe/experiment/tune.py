@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ray import tune
 
+from flambe.compile.errors import FlambeError
 from flambe.experiment.progress import ProgressState, VariantRecord
 from flambe.experiment.trial import ERROR_FILE, TrialRunner, TrialSpec
 from flambe.experiment.variants import Variant, sampled_variant
@@ -22,6 +23,7 @@ from flambe.experiment.variants import Variant, sampled_variant
 logger = logging.getLogger(__name__)
 METRIC = "metric"
 CALLS = "flambe_calls"
+MORE = "flambe_more"  # the component's own answer (Tune sets "done" itself when a scheduler stops a trial)
 
 
 @dataclass
@@ -80,7 +82,7 @@ class FlambeTrainable(tune.Trainable):
 
     def step(self) -> Dict[str, Any]:
         more, metric = self._runner.step()
-        result: Dict[str, Any] = {CALLS: self._runner.calls, "done": not more}
+        result: Dict[str, Any] = {CALLS: self._runner.calls, MORE: more, "done": not more}
         if metric is not None:
             result[METRIC] = metric
         return result
@@ -145,7 +147,7 @@ class Recorder(tune.Callback):
         record = self._record(trial)
         record.params.update({k: v for k, v in trial.config.items()
                               if k in record.variant.params and v != record.variant.params[k]})
-        ended = (trial.last_result or {}).get("done", False)
+        ended = not (trial.last_result or {}).get(MORE, True)
         self.progress.variant_finished(record, "done" if ended else "stopped")
 
     def on_trial_recover(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
@@ -188,16 +190,37 @@ def run_stage(plan: StagePlan, progress: ProgressState) -> None:
             space[choice_key] = tune.sample_from(_lookup(plan.variants, choice_key))
         num_samples = 1
     stopper = StopAll()
+    # Tune insists every result carries the metric it is told about: name it only where a scheduler or a
+    # search algorithm compares variants (a model stage has no metric to report).
+    compares = plan.scheduler is not None or plan.search is not None
     tuner = tune.Tuner(
         trainable, param_space=space,
-        tune_config=tune.TuneConfig(metric=METRIC, mode=mode, scheduler=plan.scheduler, search_alg=plan.search,
-                                    num_samples=num_samples, reuse_actors=True),
+        tune_config=tune.TuneConfig(metric=METRIC if compares else None, mode=mode if compares else None,
+                                    scheduler=plan.scheduler, search_alg=plan.search, num_samples=num_samples,
+                                    reuse_actors=True),
         run_config=tune.RunConfig(
             name=plan.stage, storage_path=plan.storage, verbose=0, stop=stopper,
             callbacks=[Recorder(plan, progress, stopper)],
             failure_config=tune.FailureConfig(max_failures=plan.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_at_end=False)))
-    tuner.fit()
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None if _exploits(plan.scheduler) else 1,
+                                                    checkpoint_at_end=False)))
+    try:
+        tuner.fit()
+    except tune.TuneError as exc:
+        text = str(exc)
+        hint = None
+        if "did not include the specified metric" in text:
+            hint = (f"stage '{plan.stage}' has a scheduler or search algorithm, so its component must return a "
+                    "number from metric() after every run() call")
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        raise FlambeError(f"Ray Tune failed while running stage '{plan.stage}': "
+                          f"{lines[-1] if lines else type(exc).__name__}", hint=hint) from exc
+
+
+def _exploits(scheduler: Any) -> bool:
+    """Whether the scheduler copies checkpoints between trials (PBT and its kin): keep them all."""
+    from ray.tune.schedulers import PopulationBasedTraining
+    return isinstance(scheduler, PopulationBasedTraining)
 
 
 def _scalar(value: Any) -> bool:

@@ -144,8 +144,19 @@ def check_options_placement(experiment_schema: Any, location: Optional[Location]
 
 
 def stage_direction(schema: Any) -> bool:
-    """``lower_is_better`` of a stage: its argument, else its class default, else False."""
+    """``lower_is_better`` of a stage: its argument, else its class default, else False.
+
+    A stage written as ``!g`` of components takes the direction its alternatives share.
+    """
+    from flambe.compile.options import GridSearchOptions
     from flambe.compile.schema import signature_of
+    if isinstance(schema, GridSearchOptions):
+        directions = {stage_direction(option) for option in schema.options}
+        if len(directions) > 1:
+            raise ConfigError("The alternatives of this stage disagree on 'lower_is_better', so its variants "
+                              "cannot be compared", location=schema.location,
+                              hint="give every alternative the same lower_is_better")
+        return directions.pop()
     if not isinstance(schema, Schema):
         return False
     value = schema.keywords.get("lower_is_better")

@@ -16,7 +16,7 @@ import json
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 from flambe.compile.link import Link
 from flambe.compile.options import Distribution, GridSearchOptions, SampledUniformSearchOptions, SearchOption
@@ -135,6 +135,14 @@ def variant_id(stage: str, choices: Sequence[Choice], upstream: Mapping[str, str
     return hashlib.sha1(body.encode()).hexdigest()[:12]
 
 
+def config_digest(variant: "Variant") -> str:
+    """A hash of everything a variant is built from (its whole config, not only its choices): resume
+    reuses a finished variant only while this is unchanged."""
+    body = json.dumps({"config": canonical(variant.schema), "upstream": sorted(variant.upstream.items())},
+                      sort_keys=True, default=str)
+    return hashlib.sha1(body.encode()).hexdigest()[:16]
+
+
 def variant_name(vid: str, inherited: Mapping[str, Any], choices: Sequence[Choice]) -> str:
     """``n_layers=2,lr=0.01-3fa9c1``: inherited then own values, short and filesystem-safe."""
     parts = [f"{key.rsplit('.', 1)[-1]}={label_of(value)}" for key, value in inherited.items()]
@@ -152,10 +160,14 @@ def has_options(value: Any) -> bool:
     return any(isinstance(node, SearchOption) for node in _walk(value))
 
 
-def draw_sampled(value: Any, seed: int) -> Any:
-    """Replace every ``!s`` under ``value`` by the ``!g`` of its drawn values (in place); return it."""
+def draw_sampled(value: Any, seed: int, where: str = "") -> Any:
+    """Replace every ``!s`` under ``value`` by the ``!g`` of its drawn values (in place); return it.
+
+    The draw is seeded by the experiment's seed and the option's place (``where``), so two identical
+    ``!s`` options on different keys draw different values.
+    """
     if isinstance(value, SampledUniformSearchOptions):
-        return value.to_grid(seed)
+        return value.to_grid(f"{seed}:{where}" if where else seed)
     children: Iterable[Tuple[Any, Any]]
     if isinstance(value, Schema):
         children = list(value.keywords.items())
@@ -169,7 +181,7 @@ def draw_sampled(value: Any, seed: int) -> Any:
     else:
         return value
     for key, child in children:
-        new = draw_sampled(child, seed)
+        new = draw_sampled(child, seed, f"{where}.{key}" if where else str(key))
         if new is not child:
             target[key] = new
     return value
@@ -364,10 +376,13 @@ def count_variants(pipeline: Mapping[str, Any], reduce: Mapping[str, int], num_s
     counts: Dict[str, int] = {}
     for stage, schema in pipeline.items():
         if stage in searched:
-            bases = stage_variants(stage, schema, survivors, seed=seed, searched=True)
-            samples = num_samples.get(stage, 1)
-            counts[stage] = samples
-            variants = [_placeholder(stage, bases, i) for i in range(samples)] if bases else []
+            found = stage_variants(stage, schema, survivors, seed=seed, searched=True)
+            bases = [v for v in found if v.distributions]
+            samples = num_samples.get(stage, 1) if bases else 0
+            # Variants without distributions run as their own trials; the rest are num_samples samples.
+            variants = [v for v in found if not v.distributions] + [_placeholder(stage, bases, i)
+                                                                     for i in range(samples)]
+            counts[stage] = len(variants)
         else:
             variants = stage_variants(stage, schema, survivors, num_samples.get(stage, 1), seed)
             counts[stage] = len(variants)
@@ -381,18 +396,3 @@ def _placeholder(stage: str, bases: Sequence[Variant], index: int) -> Variant:
     vid = hashlib.sha1(f"{base.id}:{index}".encode()).hexdigest()[:12]
     return Variant(stage=stage, id=vid, name=f"sample{index}-{vid[:6]}", schema=base.schema,
                    parents=dict(base.parents), upstream=dict(base.upstream), inherited=dict(base.inherited))
-
-
-def lineage_of(variant: Variant) -> Dict[str, str]:
-    """The variant's ancestors plus itself: stage → variant id."""
-    return {**variant.parents, variant.stage: variant.id}
-
-
-def unique_names(variants: Sequence[Variant]) -> Optional[str]:
-    """A duplicated directory name among ``variants``, or None (ids collide only for equal variants)."""
-    seen: Dict[str, str] = {}
-    for variant in variants:
-        if variant.name in seen and seen[variant.name] != variant.id:
-            return variant.name
-        seen[variant.name] = variant.id
-    return None

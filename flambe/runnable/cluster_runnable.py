@@ -18,3 +18,4 @@ class ClusterRunnable(Runnable, should_register=False):
 
     def __init__(self, env: Optional[Any] = None, **kwargs: Any) -> None:
         self.env = env
+        self.cluster: Optional[Any] = None  # the cluster it was submitted to (set by Cluster.submit)

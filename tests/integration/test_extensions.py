@@ -97,11 +97,11 @@ def test_git_extension_is_cloned_into_flambe_extensions(tmp_path):
 
 
 def test_quickstart_with_shipped_example_extension(tmp_path):
-    result = _flambe(os.path.join(ROOT, "configs", "quickstart.yaml"), "-i", "--force", cwd=str(tmp_path))
+    result = _flambe(os.path.join(ROOT, "configs", "report.yaml"), "-i", "--force", cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "Hello, FLAMBE!!!" in result.stdout
     assert "loaded back identical: True" in result.stdout
-    saved = tmp_path / "flambe-output" / "quickstart" / "model"
+    saved = tmp_path / "flambe-output" / "report" / "model"
     assert (saved / "config.yaml").read_text().startswith("flambe_example_ext:")
 
 
