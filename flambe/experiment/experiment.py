@@ -214,8 +214,7 @@ class Experiment(ClusterRunnable):
         return os.path.join(base, f"output__{self.name}")
 
     # ------------------------------------------------------------------ running
-    def run(self, force: bool = False, debug: bool = False, verbose: bool = False, dry_run: bool = False,
-            **kwargs: Any) -> Optional[str]:
+    def run(self, force: bool = False, debug: bool = False, verbose: bool = False, **kwargs: Any) -> Optional[str]:
         """Run every stage; return the output directory.
 
         Raises
@@ -227,9 +226,6 @@ class Experiment(ClusterRunnable):
         """
         if self._parsed is None:
             self.parse()
-        if dry_run:
-            print(self.dry_run())
-            return None
         from flambe.experiment.runner import ExperimentRunner
         output = self.output_dir
         resumed = self._resume_stages(list(self.pipeline))

@@ -179,7 +179,7 @@ class ExperimentRunner:
         for index in range(samples):
             base = bases[index % len(bases)]
             values = {key: dist.sample(rng) for key, (_, dist) in base.distributions.items()}
-            todo.append(sampled_variant(base, values))
+            todo.append(sampled_variant(base, values, f"debug-{index}"))
         for variant in todo:
             record = self.progress.add_variant(variant)
             self.progress.variant_started(record)

@@ -55,13 +55,13 @@ def _overrides(variant: Variant, config: Mapping[str, Any]) -> Dict[Tuple[Any, .
 
 
 def resolve_trial(config: Mapping[str, Any], specs: Mapping[str, TrialSpec],
-                  bases: Mapping[str, Tuple[Variant, TrialSpec]]) -> Tuple[Variant, TrialSpec]:
+                  bases: Mapping[str, Tuple[Variant, TrialSpec]], trial_id: str = "") -> Tuple[Variant, TrialSpec]:
     """The variant (and spec) a trial's config stands for, on the driver and in workers alike."""
     if "variant" in config:
         spec = specs[config["variant"]]
         return spec.variant, spec
     base, template = bases[config["base"]]
-    variant = sampled_variant(base, config.get("params", {}))
+    variant = sampled_variant(base, config.get("params", {}), trial_id)
     spec = TrialSpec(stage=template.stage, variant=variant,
                      variant_dir=os.path.join(os.path.dirname(template.variant_dir), variant.name),
                      upstream=dict(template.upstream), resources=dict(template.resources))
@@ -77,7 +77,7 @@ class FlambeTrainable(tune.Trainable):
         self._begin(config)
 
     def _begin(self, config: Dict[str, Any]) -> None:
-        variant, spec = resolve_trial(config, self._specs, self._bases)
+        variant, spec = resolve_trial(config, self._specs, self._bases, self.trial_id)
         self._runner = TrialRunner(spec, _overrides(variant, config), echo=self._echo)
 
     def step(self) -> Dict[str, Any]:
@@ -132,7 +132,7 @@ class Recorder(tune.Callback):
 
     def _record(self, trial: Any) -> VariantRecord:
         if trial.trial_id not in self.by_trial:
-            variant, _ = resolve_trial(trial.config, self.plan.specs, self.plan.bases)
+            variant, _ = resolve_trial(trial.config, self.plan.specs, self.plan.bases, trial.trial_id)
             self.by_trial[trial.trial_id] = self.progress.add_variant(variant)
         return self.by_trial[trial.trial_id]
 

@@ -328,18 +328,24 @@ def stage_variants(stage: str, schema: Any, upstream_variants: Mapping[str, Sequ
     return out
 
 
-def sampled_variant(base: Variant, values: Mapping[str, Any]) -> Variant:
-    """The variant a search algorithm made from ``base`` by sampling its distributions."""
+def sampled_variant(base: Variant, values: Mapping[str, Any], trial: str = "") -> Variant:
+    """The variant a search algorithm made from ``base`` by sampling its distributions.
+
+    ``trial`` (the trial's id) keeps two trials apart when the algorithm proposes the same values twice.
+    """
     schema, extra = base.schema, []
     for key, (path, _) in base.distributions.items():
         schema = set_path(schema, path, values[key])
         extra.append(Choice(path, values[key]))
-    return _make(base.stage, schema, base.choices + extra, base.parents, base.upstream, base.inherited)
+    return _make(base.stage, schema, base.choices + extra, base.parents, base.upstream, base.inherited,
+                 salt=trial)
 
 
 def _make(stage: str, schema: Any, choices: List[Choice], parents: Dict[str, str], upstream: Dict[str, str],
-          inherited: Dict[str, Any]) -> Variant:
+          inherited: Dict[str, Any], salt: str = "") -> Variant:
     vid = variant_id(stage, choices, upstream)
+    if salt:
+        vid = hashlib.sha1(f"{vid}:{salt}".encode()).hexdigest()[:12]
     return Variant(stage=stage, id=vid, name=variant_name(vid, inherited, choices), schema=schema,
                    choices=list(choices), parents=dict(parents), upstream=dict(upstream),
                    inherited=dict(inherited))

@@ -129,3 +129,38 @@ def test_sigkill_mid_stage_then_resume_reruns_nothing_finished(tmp_path):
     assert len([line for line in lines if line.startswith("eval")]) == 6
     with open(output / "progress.json") as handle:
         assert json.load(handle)["status"] == "done"
+
+
+def test_max_failures_retries_a_trial_from_its_last_checkpoint(tmp_path):
+    counts = tmp_path / "calls.txt"
+    config = tmp_path / "retry.yaml"
+    config.write_text(textwrap.dedent(f"""\
+        flambe_testkit: flambe_testkit
+        ---
+        !Experiment
+        name: retry
+        save_path: {tmp_path / 'out'}
+        max_failures: 1
+        pipeline:
+          model: !ToyModel
+            width: 1
+          train: !ToyTrainer
+            model: !@ model
+            steps: 4
+            fail_at: 3
+            fail_once: {tmp_path / 'failed-once'}
+            counts: {counts}
+        """))
+    result = subprocess.run([sys.executable, "-m", "flambe.cli", str(config)], env=_env(), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "failed-once").exists()
+    # Steps 1 and 2 were checkpointed before the failure at step 3; the retry continues from there.
+    assert counts.read_text().splitlines() == [f"trainer lr=0.1 width=1 depth=1 step={n}" for n in (1, 2, 3, 4)]
+    train = tmp_path / "out" / "output__retry" / "train"
+    (variant,) = os.listdir(train)
+    with open(train / variant / "variant.json") as handle:
+        saved = json.load(handle)
+    assert saved["status"] == "done" and saved["calls"] == 4
+    assert "toy failure once at step 3" in (train / variant / "log.txt").read_text()
+    assert not (train / variant / "error.txt").exists()

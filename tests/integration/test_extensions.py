@@ -96,7 +96,28 @@ def test_git_extension_is_cloned_into_flambe_extensions(tmp_path):
         _uninstall(module)
 
 
-def test_quickstart_with_shipped_example_extension(tmp_path):
+def test_quickstart_experiment_as_the_readme_runs_it(tmp_path):
+    import json
+
+    import flambe
+    result = _flambe(os.path.join(ROOT, "configs", "quickstart.yaml"), "-i", "--force", cwd=str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Experiment quickstart" in result.stdout and "4 (kept 1)" in result.stdout
+    output = tmp_path / "flambe-output" / "output__quickstart"
+    assert len(os.listdir(output / "model")) == 2 and len(os.listdir(output / "train")) == 4
+    (evaluated,) = os.listdir(output / "evaluate")
+    trains = {}
+    for name in os.listdir(output / "train"):
+        with open(output / "train" / name / "variant.json") as handle:
+            trains[name] = json.load(handle)
+    best = min(trains.values(), key=lambda v: v["metric"])  # FitLinear: lower validation MSE is better
+    with open(output / "evaluate" / evaluated / "variant.json") as handle:
+        assert json.load(handle)["parents"]["train"] == best["id"]
+    trainer = flambe.load(best["checkpoint"])
+    assert trainer.epoch == 5 and abs(trainer.metric() - best["metric"]) < 1e-9
+
+
+def test_report_runnable_with_shipped_example_extension(tmp_path):
     result = _flambe(os.path.join(ROOT, "configs", "report.yaml"), "-i", "--force", cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "Hello, FLAMBE!!!" in result.stdout

@@ -477,3 +477,21 @@ def test_searched_stage_with_mixed_alternatives_counts_both():
     # none (one trial of its own): 2 + 1.
     schema = yaml.load("!ToyTrainer {model: !g [!ToyModel {width: !uniform [1, 2]}, !ToyModel {width: 3}]}")
     assert count_variants({"train": schema}, {}, {"train": 2}, ["train"]) == {"train": 3}
+
+
+def test_sampled_variants_of_two_trials_with_equal_values_stay_apart():
+    exp = yaml.load(textwrap.dedent("""\
+        !Experiment
+        name: salt
+        pipeline:
+          model: !ToyModel
+            width: !uniform [0, 1]
+        search:
+          model: !ray.BasicVariantGenerator {}
+        """))
+    base = stage_variants("model", exp.pipeline["model"], {}, searched=True)[0]
+    first = sampled_variant(base, {"width": 0.5}, "trial_1")
+    second = sampled_variant(base, {"width": 0.5}, "trial_2")
+    assert first.id != second.id and first.name != second.name
+    assert first.name.startswith("width=0.5-") and second.name.startswith("width=0.5-")
+    assert sampled_variant(base, {"width": 0.5}, "trial_1").id == first.id
