@@ -83,6 +83,9 @@ class ExperimentRunner:
         variants = stage_variants(stage, schema, self.survivors, exp.num_samples.get(stage, 1), exp.seed,
                                   searched=searched)
         lower = stage_direction(schema)
+        if stage not in self.resumed:  # the stage starts over: nothing an earlier run left is kept
+            shutil.rmtree(os.path.join(self.output, stage), ignore_errors=True)
+            self.progress.store.clear_stage(stage)
         self.progress.stage_started(stage, lower)
         to_run: List[Variant] = []
         bases: List[Variant] = []
@@ -94,8 +97,8 @@ class ExperimentRunner:
                 to_run.append(variant)
         samples = 0
         if bases:
-            done = sum(1 for r in self._previous_runs(stage) if r)
-            samples = max(exp.num_samples.get(stage, 1) - done, 0)
+            done = self._previous_samples(stage, {v.id for v in variants})
+            samples = max(exp.num_samples.get(stage, 1) - len(done), 0)
         self.view.start_stage(stage)
         try:
             if to_run or samples:
@@ -113,8 +116,9 @@ class ExperimentRunner:
         self.progress.stage_finished(stage, [r.variant.id for r in kept] if stage in exp.reduce else None)
         return exp.stop_on_failure and any(r.status == "failed" for r in record.variants.values())
 
-    def _previous_runs(self, stage: str) -> List[VariantRecord]:
-        """Reuse the finished sampled variants an earlier run left in a resumed search stage."""
+    def _previous_samples(self, stage: str, enumerated: set) -> List[VariantRecord]:
+        """Reuse the finished sampled variants an earlier run left in a resumed search stage (they count
+        towards ``num_samples``); ``enumerated`` are the stage's own grid variants, handled apart."""
         from flambe.experiment.progress import read_json
         if stage not in self.resumed:
             return []
@@ -122,7 +126,8 @@ class ExperimentRunner:
         out = []
         for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
             saved = read_json(os.path.join(folder, name, "variant.json"))
-            if saved and saved.get("status") in FINISHED and os.path.isdir(checkpoint_path(os.path.join(folder, name))):
+            if saved and saved.get("id") not in enumerated and saved.get("status") in FINISHED \
+                    and os.path.isdir(checkpoint_path(os.path.join(folder, name))):
                 variant = _restored_variant(saved, self.experiment.pipeline[stage])
                 record = self.progress.add_variant(variant)
                 record._digest = saved.get("config_digest")

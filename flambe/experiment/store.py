@@ -102,6 +102,10 @@ class ResultsStore:
         """Forget the metrics of a variant that starts over."""
         self._pending.append(("clear", {"variant_id": variant_id}))
 
+    def clear_stage(self, stage: str) -> None:
+        """Forget every variant and metric of a stage that starts over."""
+        self._pending.append(("clear_stage", {"stage": stage}))
+
     def flush(self) -> None:
         """Commit every queued write in one transaction."""
         self._opener.join()
@@ -115,6 +119,9 @@ class ResultsStore:
                     conn.execute(self.metrics.insert().values(**row))
                 elif kind == "clear":
                     conn.execute(self.metrics.delete().where(self.metrics.c.variant_id == row["variant_id"]))
+                elif kind == "clear_stage":
+                    conn.execute(self.metrics.delete().where(self.metrics.c.stage == row["stage"]))
+                    conn.execute(self.variants.delete().where(self.variants.c.stage == row["stage"]))
                 else:
                     table, key = (self.variants, "id") if kind == "variant" else (self.stages, "name")
                     statement = insert(table).values(**row)

@@ -30,10 +30,15 @@ def test_store_queues_writes_and_reads_them_back(tmp_path):
     assert [m["step"] for m in store.metric_history("a1")] == [1, 2, 3]
     store.clear_metrics("a1")
     assert store.metric_history("a1") == []
+    store.add_metric("a1", "train", 1, 0.5)
+    store.upsert_variant({**row, "id": "m1", "stage": "model", "name": "m1"})
+    store.clear_stage("train")
+    assert store.metric_history("a1") == [] and [r["id"] for r in store.variant_rows()] == ["m1"]
+    store.upsert_variant(row)
     assert store.variant_rows("other") == []
     store.close()
     reopened = ResultsStore(str(tmp_path / "results.sqlite"))
-    assert [r["id"] for r in reopened.variant_rows()] == ["a1"]
+    assert sorted(r["id"] for r in reopened.variant_rows()) == ["a1", "m1"]
     reopened.close()
 
 
