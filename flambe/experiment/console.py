@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any, Optional
 
-from flambe.experiment.progress import ProgressState, StageRecord, VariantRecord
+from flambe.experiment.progress import ProgressState, StageRecord, VariantRecord, last_line
 
 
 def _fmt(metric: Optional[float]) -> str:
@@ -75,11 +75,14 @@ class ExperimentView:
 
     def on_event(self, event: str, record: VariantRecord) -> None:
         if event == "failed":
-            self.console.print(f"[red]✗ {record.variant.stage}/{record.variant.name} failed:[/red] "
-                               f"{_last_line(record.error or '')}\n  log: {record.log}", markup=True,
-                               soft_wrap=True)
+            self._failure(f"[red]✗ {record.variant.stage}/{record.variant.name} failed:[/red]", record)
         if self._live is not None:
             self._live.refresh()
+
+    def _failure(self, head: str, record: VariantRecord) -> None:
+        """A failed variant: ``head``, the line that says what went wrong, and its log path."""
+        self.console.print(f"{head} {last_line(record.error or '')}\n  log: {record.log}", markup=True,
+                           soft_wrap=True)
 
     def note(self, message: str) -> None:
         self.console.print(message, markup=False)
@@ -102,15 +105,7 @@ class ExperimentView:
         if best_paths:
             self.console.print("Best checkpoints (under the output directory):\n" + "\n".join(best_paths),
                                markup=False, soft_wrap=True)
-        failed = [r for s in self.progress.stages.values() for r in s.variants.values() if r.status == "failed"]
-        for record in failed:
-            self.console.print(f"[red]failed[/red] {record.variant.stage}/{record.variant.name}: "
-                               f"{_last_line(record.error or '')}\n  log: {record.log}", markup=True,
-                               soft_wrap=True)
+        for record in self.progress.failures():
+            self._failure(f"[red]failed[/red] {record.variant.stage}/{record.variant.name}:", record)
         self.console.print(f"Output: {self.progress.output}", markup=False)
-
-
-def _last_line(error: str) -> str:
-    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown error"
 

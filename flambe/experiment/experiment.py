@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from flambe.compile.errors import ConfigError, FlambeError
 from flambe.experiment import validate
-from flambe.experiment.variants import Variant, count_variants, draw_sampled, stage_variants
+from flambe.experiment.variants import Variant, count_variants, draw_sampled, links_in, stage_variants
 from flambe.runnable.cluster_runnable import ClusterRunnable
 from flambe.runnable.errors import UnsuccessfulRunnableError
 
@@ -188,7 +188,7 @@ class Experiment(ClusterRunnable):
         counts = self.variant_counts()
         lines = [f"Experiment '{self.name}': {len(self.pipeline)} stage(s), nothing was run."]
         for stage, schema in self.pipeline.items():
-            ups = sorted({link.schematic_path[0] for link in validate.stage_links(schema)
+            ups = sorted({link.schematic_path[0] for link in links_in(schema)
                           if link.schematic_path[0] in self.pipeline and link.schematic_path[0] != stage},
                          key=list(self.pipeline).index)
             extras = []

@@ -49,6 +49,12 @@ def write_json(path: str, data: Any) -> None:
     write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str))
 
 
+def last_line(error: str) -> str:
+    """The line of a traceback (or of any error text) that says what went wrong."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
 def read_json(path: str) -> Optional[Dict[str, Any]]:
     """A JSON file's content, or None if it is missing or unreadable."""
     try:
@@ -171,8 +177,9 @@ class ProgressState:
             stage.variants[variant.id] = VariantRecord(variant, self.variant_dir(variant))
         return stage.variants[variant.id]
 
-    def record(self, stage: str, variant_id: str) -> VariantRecord:
-        return self.stages[stage].variants[variant_id]
+    def failures(self) -> List[VariantRecord]:
+        """Every failed variant, stage by stage."""
+        return [r for s in self.stages.values() for r in s.variants.values() if r.status == "failed"]
 
     def previous(self, variant: Variant) -> Optional[Dict[str, Any]]:
         """What an earlier run wrote in this variant's ``variant.json``."""
@@ -245,14 +252,9 @@ class ProgressState:
             listener(event, record)
 
     def variant_changed(self, record: VariantRecord) -> None:
-        write_json(os.path.join(record.directory, VARIANT_FILE), record.to_json())
         data = record.to_json()
-        self.store.upsert_variant({
-            "id": data["id"], "stage": data["stage"], "name": data["name"], "status": data["status"],
-            "params": data["params"], "inherited": data["inherited"], "parents": data["parents"],
-            "metric": data["metric"], "best_metric": data["best_metric"], "calls": data["calls"],
-            "checkpoint": data["checkpoint"], "log": data["log"], "error": data["error"],
-            "started": data["started"], "finished": data["finished"]})
+        write_json(os.path.join(record.directory, VARIANT_FILE), data)
+        self.store.upsert_variant(data)
         self.flush()
 
     def _stage_row(self, record: StageRecord) -> None:

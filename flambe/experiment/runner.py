@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -62,7 +63,7 @@ class ExperimentRunner:
                 stopped = self.run_stage(stage)
                 if stopped:
                     break
-            failures = self.failures()
+            failures = self.progress.failures()
             status = "failed" if failures else "done"
             self.view.summary()
             return failures
@@ -71,9 +72,6 @@ class ExperimentRunner:
             if self._ray_started:
                 import ray
                 ray.shutdown()
-
-    def failures(self) -> List[VariantRecord]:
-        return [r for s in self.progress.stages.values() for r in s.variants.values() if r.status == "failed"]
 
     def run_stage(self, stage: str) -> bool:
         """Run one stage; return True when the experiment must stop (a failure with stop_on_failure)."""
@@ -220,7 +218,7 @@ class ExperimentRunner:
                          verbose=self.verbose)
         if plan.bases and plan.specs:
             # A search stage whose grid part has no distributions: those variants run as their own trials.
-            run_stage(StagePlan(**{**plan.__dict__, "bases": {}, "search": None, "num_samples": 0}), self.progress)
+            run_stage(dataclasses.replace(plan, bases={}, search=None, num_samples=0), self.progress)
             plan.specs, plan.variants = {}, {}
         if plan.specs or plan.num_samples:
             run_stage(plan, self.progress)

@@ -86,7 +86,7 @@ class ResultsStore:
     # Writes are queued and committed together by flush(): one transaction per batch of events keeps the
     # driver (which also schedules Tune's trials) fast. The driver flushes at least every second.
     def upsert_variant(self, row: Dict[str, Any]) -> None:
-        """Insert or replace one variant row (keys are the column names)."""
+        """Insert or replace one variant row (keys that are not column names are ignored)."""
         self._pending.append(("variant", row))
 
     def upsert_stage(self, row: Dict[str, Any]) -> None:
@@ -124,6 +124,7 @@ class ResultsStore:
                     conn.execute(self.variants.delete().where(self.variants.c.stage == row["stage"]))
                 else:
                     table, key = (self.variants, "id") if kind == "variant" else (self.stages, "name")
+                    row = {k: v for k, v in row.items() if k in table.c}
                     statement = insert(table).values(**row)
                     conn.execute(statement.on_conflict_do_update(
                         index_elements=[key], set_={k: statement.excluded[k] for k in row if k != key}))

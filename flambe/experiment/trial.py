@@ -49,9 +49,6 @@ class TrialSpec:
         Linked upstream stage → the checkpoint directory of the variant it uses.
     resources : dict
         Resource name → value (local paths are absolute).
-    resume : bool
-        Continue from the checkpoint in ``variant_dir`` if there is one (the driver removes the
-        directories of variants that must start over).
     """
 
     stage: str
@@ -59,7 +56,6 @@ class TrialSpec:
     variant_dir: str
     upstream: Dict[str, str] = field(default_factory=dict)
     resources: Dict[str, Any] = field(default_factory=dict)
-    resume: bool = True
 
 
 class TrialRunner:
@@ -112,7 +108,7 @@ class TrialRunner:
         root[spec.stage] = schema
         obj = Builder(root=root).build(schema, (spec.stage,)) if isinstance(schema, Schema) else schema
         saved = checkpoint_path(spec.variant_dir)
-        if spec.resume and os.path.isdir(saved):
+        if os.path.isdir(saved):  # continue (the driver removed the dirs of variants that start over)
             self.restore(saved, obj)
             logging.getLogger(__name__).info("Resumed from %s after %d run() call(s)", saved, self.calls)
         return obj

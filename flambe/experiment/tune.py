@@ -16,9 +16,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from ray import tune
 
 from flambe.compile.errors import FlambeError
-from flambe.experiment.progress import ProgressState, VariantRecord
+from flambe.experiment.progress import ProgressState, VariantRecord, last_line
 from flambe.experiment.trial import ERROR_FILE, TrialRunner, TrialSpec
-from flambe.experiment.variants import Variant, sampled_variant
+from flambe.experiment.variants import Variant, is_scalar, sampled_variant
 
 logger = logging.getLogger(__name__)
 METRIC = "metric"
@@ -186,7 +186,7 @@ def run_stage(plan: StagePlan, progress: ProgressState) -> None:
         num_samples = plan.num_samples
     else:
         space = {"variant": tune.grid_search(sorted(plan.specs))}
-        for choice_key in {c.key for v in plan.variants.values() for c in v.choices if _scalar(c.value)}:
+        for choice_key in {c.key for v in plan.variants.values() for c in v.choices if is_scalar(c.value)}:
             space[choice_key] = tune.sample_from(_lookup(plan.variants, choice_key))
         num_samples = 1
     stopper = StopAll()
@@ -212,19 +212,14 @@ def run_stage(plan: StagePlan, progress: ProgressState) -> None:
         if "did not include the specified metric" in text:
             hint = (f"stage '{plan.stage}' has a scheduler or search algorithm, so its component must return a "
                     "number from metric() after every run() call")
-        lines = [line for line in text.strip().splitlines() if line.strip()]
-        raise FlambeError(f"Ray Tune failed while running stage '{plan.stage}': "
-                          f"{lines[-1] if lines else type(exc).__name__}", hint=hint) from exc
+        raise FlambeError(f"Ray Tune failed while running stage '{plan.stage}': {last_line(text)}",
+                          hint=hint) from exc
 
 
 def _exploits(scheduler: Any) -> bool:
     """Whether the scheduler copies checkpoints between trials (PBT and its kin): keep them all."""
     from ray.tune.schedulers import PopulationBasedTraining
     return isinstance(scheduler, PopulationBasedTraining)
-
-
-def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (bool, int, float, str))
 
 
 class _lookup:

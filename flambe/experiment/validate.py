@@ -5,12 +5,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from flambe.compile.errors import ConfigError, LinkError, Location
 from flambe.compile.link import ClusterResource, Link, LinkResolver
 from flambe.compile.options import Distribution, SearchOption
 from flambe.compile.schema import Schema, _walk
+from flambe.experiment.variants import links_in
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -44,10 +45,6 @@ def check_stage_keys(option: str, mapping: Any, stages: Sequence[str], location:
                               key_path=[option, key])
 
 
-def stage_links(schema: Any) -> List[Link]:
-    return [node for node in _walk(schema) if isinstance(node, Link)]
-
-
 def check_links(pipeline: Mapping[str, Any], resources: Mapping[str, Any], remote: Mapping[str, Any],
                 location: Optional[Location]) -> None:
     """Every link names an earlier stage, its own stage or a resource, and its keys exist."""
@@ -55,7 +52,7 @@ def check_links(pipeline: Mapping[str, Any], resources: Mapping[str, Any], remot
     root: Dict[str, Any] = {**resources, **remote, **pipeline}
     resolver = LinkResolver(root)
     for position, (stage, schema) in enumerate(pipeline.items()):
-        for link in stage_links(schema):
+        for link in links_in(schema):
             head = link.schematic_path[0]
             if head in remote and head not in pipeline and head not in resources:
                 raise LinkError(f"Link '!@ {link.text}' in stage '{stage}' points to remote resource '{head}', "

@@ -47,7 +47,7 @@ class Choice:
     @property
     def plain(self) -> Any:
         """A JSON value for records: the value itself for scalars, a short text otherwise."""
-        return self.value if _is_scalar(self.value) else label_of(self.value)
+        return self.value if is_scalar(self.value) else label_of(self.value)
 
 
 @dataclass
@@ -99,7 +99,8 @@ class Variant:
 
 
 # ---------------------------------------------------------------------- labels and ids
-def _is_scalar(value: Any) -> bool:
+def is_scalar(value: Any) -> bool:
+    """Whether a value is a plain YAML scalar (its own label and JSON form)."""
     return value is None or isinstance(value, (bool, int, float, str))
 
 
@@ -120,7 +121,7 @@ def label_of(value: Any) -> str:
 
 def canonical(value: Any) -> Any:
     """A JSON value that identifies ``value`` exactly (scalars as they are, configs as their YAML)."""
-    if _is_scalar(value):
+    if is_scalar(value):
         return value
     from flambe.compile.yaml import dump
     out = io.StringIO()
