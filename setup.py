@@ -21,6 +21,9 @@ setup(
         "requests>=2.28",
         "sqlalchemy>=2.0",
         "rich>=13",
+        "numpy>=1.24",
+        "pandas>=2.0",
+        "tensorboardX>=2.6",
     ],
     extras_require={
         "optuna": ["optuna>=3.0"],
