@@ -1,0 +1,50 @@
+"""Cross-entropy loss for multi-label targets."""
+
+from __future__ import annotations
+
+import torch
+
+from flambe.metric.loss.nll_loss import _MultiLabelLoss
+
+
+class MultiLabelCrossEntropy(_MultiLabelLoss):
+    """Cross-entropy between the softmax of logits and the normalized multi-label targets.
+
+    Exactly :class:`~flambe.metric.loss.nll_loss.MultiLabelNLLLoss` applied to
+    ``log_softmax(pred, dim=1)``: with ``q_i = t_i / sum_c t_ic``::
+
+        loss_i = - sum_c w_c * q_ic * log_softmax(pred_i)_c
+
+    ``pred`` is ``[N x C]`` logits (log-probabilities give the same result, the log-softmax leaves them
+    unchanged); ``target`` is multi-hot ``[N x C]`` or ``[N]`` class ids (then, without weights, this is
+    ``torch.nn.CrossEntropyLoss``). It is differentiable, so it works as a loss function.
+
+    Parameters
+    ----------
+    weight : torch.Tensor or list of float, optional
+        ``[C]`` per-class weights.
+    ignore_index : int, optional
+        A class (column) whose target is always treated as 0.
+    reduction : str
+        ``'mean'`` over examples (default), ``'sum'`` or ``'none'``.
+    """
+
+    def _log_probs(self, pred: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(pred, dim=1)
+
+    def compute(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Computes the multilabel cross entropy loss.
+
+        Parameters
+        ----------
+        pred : torch.Tensor
+            Logits ``[N x C]``.
+        target : torch.Tensor
+            Multi-hot targets ``[N x C]`` (or ``[N]`` class ids).
+
+        Returns
+        -------
+        torch.Tensor
+            The loss: 0-d for ``'mean'``/``'sum'``, ``[N]`` for ``'none'``.
+        """
+        return super().compute(pred, target)
