@@ -12,9 +12,10 @@ _LAZY = {
     "save": ("flambe.compile.serialization", "save"),
     "Component": ("flambe.compile.component", "Component"),
     "Schema": ("flambe.compile.schema", "Schema"),
+    "log": ("flambe.logging", "log"),
 }
 
-__all__ = ["load", "save", "Component", "Schema", "__version__"]
+__all__ = ["load", "save", "log", "Component", "Schema", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -12,9 +12,9 @@ from flambe import __version__
 
 
 def _setup_logging(verbose: bool) -> None:
-    level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s" if not verbose else
-                        "%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    """INFO (DEBUG with -v) on the console; everything also in ~/.flambe/logs/log.log (rotating)."""
+    from flambe.logging import setup_global_logging
+    setup_global_logging(logging.DEBUG if verbose else logging.INFO)
 
 
 def _load_runnable(config: str, install_extensions: bool) -> object:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 from flambe.compile.schema import Builder, Schema
+from flambe.logging import TrialLogging
 
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_NAME = "checkpoint.flambe"
@@ -86,11 +87,9 @@ class TrialRunner:
         if os.path.exists(os.path.join(spec.variant_dir, ERROR_FILE)):
             os.unlink(os.path.join(spec.variant_dir, ERROR_FILE))
         self._log = open(os.path.join(spec.variant_dir, LOG_FILE), "a", buffering=1, encoding="utf-8")
-        self._handler = logging.StreamHandler(self._log)
-        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger().addHandler(self._handler)
-        if logging.getLogger().level > logging.INFO:
-            logging.getLogger().setLevel(logging.INFO)
+        # Log records (and flambe.log values, as TensorBoard events) go to the variant's directory.
+        self._logging = TrialLogging(spec.variant_dir, verbose=echo)
+        self._logging.__enter__()
         with self.captured():
             self.component = self._build(overrides or {})
 
@@ -175,9 +174,8 @@ class TrialRunner:
             raise
 
     def close(self) -> None:
-        """Detach the log file."""
-        logging.getLogger().removeHandler(self._handler)
-        self._handler.close()
+        """Detach the log file and close the trial's TensorBoard writer."""
+        self._logging.__exit__(None, None, None)
         self._log.close()
 
 
