@@ -11,10 +11,12 @@ import contextlib
 import contextvars
 import difflib
 import importlib
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
+from flambe.compile.catalog import TAG_MODULES
 from flambe.compile.errors import RegistrationError, TagError
 
 # Namespaces whose classes are resolved on first use, so importing flambe never imports torch or ray.
@@ -153,6 +155,8 @@ class Registry:
         return None
 
     def _find_direct(self, tag: str) -> Optional[Entry]:
+        if tag in TAG_MODULES:
+            import_catalog_module(TAG_MODULES[tag])
         registry: Optional[Registry] = self
         while registry is not None:
             entry = registry._tags.get(tag)
@@ -204,7 +208,8 @@ class Registry:
         return TagError(f"Unknown tag '!{tag}'", hint=hint)
 
     def all_tags(self) -> Iterator[str]:
-        """Every tag this registry (and its parents) can resolve without lazy imports."""
+        """Every tag this registry (and its parents) can resolve, flambe's catalogued ones included."""
+        yield from TAG_MODULES
         registry: Optional[Registry] = self
         while registry is not None:
             yield from registry._tags
@@ -274,6 +279,20 @@ def load_builtin_modules() -> None:
                 _builtins_state = "unloaded"
             _namespace_ctx.reset(namespace_token)
             _active.reset(registry_token)
+
+
+def import_catalog_module(module: str) -> None:
+    """Import one of flambe's component packages (see :mod:`flambe.compile.catalog`) into the default
+    registry, whatever registry or registration namespace is active."""
+    if module in sys.modules:
+        return
+    registry_token = _active.set(DEFAULT_REGISTRY)
+    namespace_token = _namespace_ctx.set(None)
+    try:
+        importlib.import_module(module)
+    finally:
+        _namespace_ctx.reset(namespace_token)
+        _active.reset(registry_token)
 
 
 def current_registry() -> Registry:
