@@ -27,7 +27,7 @@ lint: install
 	$(BIN)/ruff check flambe tests extensions
 
 quickstart: install
-	$(BIN)/flambe configs/quickstart.yaml --install-extensions --force
+	$(BIN)/flambe configs/quickstart.yaml --force
 
 clean:
 	rm -rf flambe-output .pytest_cache build *.egg-info

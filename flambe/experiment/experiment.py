@@ -56,7 +56,8 @@ class Experiment(ClusterRunnable):
     stop_on_failure : bool
         Stop at the first failed trial (default), or run everything possible and report at the end.
     seed : int
-        Seeds ``!s`` draws and distribution samples, so a config always gives the same variants.
+        Seeds ``!s`` draws and distribution samples, so a config always gives the same variants, and
+        (with each variant's id) ``random``, numpy and torch in every trial before it builds its variant.
     num_samples : Dict[str, int], optional
         Stage → number of samples, for stages with distributions or a search algorithm.
     """

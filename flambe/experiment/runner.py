@@ -170,7 +170,7 @@ class ExperimentRunner:
             up_variant = self.variants[up_stage][up_id]
             upstream[up_stage] = checkpoint_path(self.progress.variant_dir(up_variant))
         return TrialSpec(stage=variant.stage, variant=variant, variant_dir=self.progress.variant_dir(variant),
-                         upstream=upstream, resources=dict(self.resources))
+                         upstream=upstream, resources=dict(self.resources), seed=self.experiment.seed)
 
     def _run_here(self, to_run: List[Variant], bases: List[Variant], samples: int) -> None:
         """``debug: true``: trials in this process, one at a time, pdb before each ``run()``."""

@@ -50,6 +50,9 @@ class TrialSpec:
         Linked upstream stage → the checkpoint directory of the variant it uses.
     resources : dict
         Resource name → value (local paths are absolute).
+    seed : int
+        The experiment's seed; with the variant's id it seeds ``random``, numpy and torch before the
+        variant is built, so its initial weights and dropout masks are the same on every run.
     """
 
     stage: str
@@ -57,6 +60,7 @@ class TrialSpec:
     variant_dir: str
     upstream: Dict[str, str] = field(default_factory=dict)
     resources: Dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
 
 
 class TrialRunner:
@@ -99,6 +103,7 @@ class TrialRunner:
         from flambe.experiment.variants import set_path
         spec = self.spec
         schema = pickle.loads(pickle.dumps(spec.variant.schema))  # a fresh, unbuilt copy every time
+        seed_everything(f"{spec.seed}:{spec.variant.id}")
         for path, value in overrides.items():
             schema = set_path(schema, path, value)
         root: Dict[str, Any] = dict(spec.resources)
@@ -177,6 +182,19 @@ class TrialRunner:
         """Detach the log file and close the trial's TensorBoard writer."""
         self._logging.__exit__(None, None, None)
         self._log.close()
+
+
+def seed_everything(key: str) -> int:
+    """Seed ``random``, numpy (when imported) and torch (when imported) from a string; return the seed."""
+    import hashlib
+    import random
+    seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
+    random.seed(seed)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+    return seed
 
 
 def _read_marker(folder: str) -> dict:

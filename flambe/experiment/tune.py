@@ -64,7 +64,7 @@ def resolve_trial(config: Mapping[str, Any], specs: Mapping[str, TrialSpec],
     variant = sampled_variant(base, config.get("params", {}), trial_id)
     spec = TrialSpec(stage=template.stage, variant=variant,
                      variant_dir=os.path.join(os.path.dirname(template.variant_dir), variant.name),
-                     upstream=dict(template.upstream), resources=dict(template.resources))
+                     upstream=dict(template.upstream), resources=dict(template.resources), seed=template.seed)
     return variant, spec
 
 

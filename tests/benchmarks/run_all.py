@@ -13,6 +13,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -76,6 +77,13 @@ def fmt_ratio(value: Optional[float]) -> str:
     return f"{value:.3f}x"
 
 
+def declared_timeout(path: str) -> float:
+    """A benchmark that needs longer declares ``BENCH_TIMEOUT = <seconds>`` at the top level."""
+    with open(path, encoding="utf-8") as handle:
+        match = re.search(r"^BENCH_TIMEOUT = (\d+)", handle.read(), re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Run flambe's benchmarks.")
     parser.add_argument("-k", dest="select", default=None, help="only benchmarks whose file name contains this")
@@ -92,7 +100,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     rows: List[Dict[str, Any]] = []
     for script in scripts:
-        rows.extend(run_one(script, args.timeout))
+        rows.extend(run_one(script, max(args.timeout, declared_timeout(script))))
 
     failed = [r for r in rows if r.get("gate", True) and not r.get("passed")]
     name_w = max(len("benchmark"), *(len(str(r["name"])) for r in rows))

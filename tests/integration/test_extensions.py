@@ -96,14 +96,14 @@ def test_git_extension_is_cloned_into_flambe_extensions(tmp_path):
         _uninstall(module)
 
 
-def test_quickstart_experiment_as_the_readme_runs_it(tmp_path):
+def test_extension_experiment_example(tmp_path):
     import json
 
     import flambe
-    result = _flambe(os.path.join(ROOT, "configs", "quickstart.yaml"), "-i", "--force", cwd=str(tmp_path))
+    result = _flambe(os.path.join(ROOT, "configs", "extension.yaml"), "-i", "--force", cwd=str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Experiment quickstart" in result.stdout and "4 (kept 1)" in result.stdout
-    output = tmp_path / "flambe-output" / "output__quickstart"
+    assert "Experiment extension" in result.stdout and "4 (kept 1)" in result.stdout
+    output = tmp_path / "flambe-output" / "output__extension"
     assert len(os.listdir(output / "model")) == 2 and len(os.listdir(output / "train")) == 4
     (evaluated,) = os.listdir(output / "evaluate")
     trains = {}

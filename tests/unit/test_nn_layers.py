@@ -282,3 +282,15 @@ def test_image_classifier_flattens_and_takes_first_output():
     clf = ImageClassifier(NnLayersTupleEncoder(), out_layer)
     images = torch.randn(2, 2, 2, 2)
     assert torch.allclose(clf(images), out_layer((images * 2).reshape(2, 8)))
+
+
+def test_embeddings_init_range_is_uniform_with_a_zero_padding_row():
+    from flambe.nn import Embeddings
+    torch.manual_seed(0)
+    emb = Embeddings(500, 40, init_range=0.25)
+    weight = emb.token_embedding.weight
+    assert torch.equal(weight[0], torch.zeros(40))
+    assert weight.abs().max() <= 0.25 and weight[1:].abs().max() > 0.2
+    assert abs(weight[1:].mean().item()) < 0.01  # centred, not N(0, 1)
+    with pytest.raises(ValueError, match="init_range"):
+        Embeddings(10, 4, init_range=0)
