@@ -94,6 +94,7 @@ def isolated(monkeypatch, tmp_path):
     """No trial dir from the environment; afterwards nothing of flambe's is left on the root logger."""
     monkeypatch.delenv("FLAMBE_TRIAL_DIR", raising=False)
     monkeypatch.delenv("FLAMBE_HOME", raising=False)
+    fl.teardown_global_logging()  # an in-process CLI test (flambe.cli.main) may have set it up
     root = logging.getLogger()
     level = root.level
     yield
