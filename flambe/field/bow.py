@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from flambe.field.field import Field, as_text, flatten_values
+from flambe.field.field import Field, tokenize_data, tokenize_text
 from flambe.tokenizer import Tokenizer, WordTokenizer
 
 
@@ -71,16 +71,9 @@ class BoWField(Field):
         """The length of the vectors."""
         return len(self.vocab)
 
-    def _tokens(self, example: Any) -> list:
-        text = as_text(example)
-        return self.tokenizer.tokenize(text.lower() if self.lower else text)
-
     def setup(self, *data: Any) -> None:
         """Count the words of ``data`` (every split); add those reaching ``min_freq`` to the vocabulary."""
-        texts = [as_text(v) for v in flatten_values(data)]
-        if self.lower:
-            texts = [t.lower() for t in texts]
-        batch = Counter(chain.from_iterable(map(self.tokenizer.tokenize, texts)))
+        batch = Counter(chain.from_iterable(tokenize_data(self.tokenizer, data, self.lower)))
         counts = self.word_counts
         vocab = self.vocab
         for word, n in batch.items():
@@ -89,20 +82,9 @@ class BoWField(Field):
                 vocab[word] = len(vocab)
 
     def process(self, example: Any) -> torch.Tensor:
-        """The bag-of-words vector of one example.
-
-        Parameters
-        ----------
-        example : str
-            The raw text.
-
-        Returns
-        -------
-        torch.Tensor
-            A float vector of size ``vocab_size``.
-        """
+        """The bag-of-words vector of one raw text ``example``: a float vector of size ``vocab_size``."""
         vocab = self.vocab
-        tokens = self._tokens(example)
+        tokens = tokenize_text(self.tokenizer, example, self.lower)
         if self.unk is not None:
             unk = vocab[self.unk]
             ids = [vocab.get(t, unk) for t in tokens]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, Iterable, List, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Tuple, Union
 
 import numpy as np
 import torch
 
 from flambe.compile import Component
+from flambe.tokenizer import Tokenizer
 
 
 class Field(Component, metaclass=abc.ABCMeta):
@@ -66,3 +67,14 @@ def flatten_values(data: Iterable[Any]) -> List[Any]:
 def as_text(value: Any) -> str:
     """A raw value as a string (numbers read from a file become their text)."""
     return value if isinstance(value, str) else str(value)
+
+
+def tokenize_text(tokenizer: Tokenizer, value: Any, lower: bool = False) -> List[str]:
+    """The tokens of one raw value (as text, lowercased first when ``lower``)."""
+    text = as_text(value)
+    return tokenizer.tokenize(text.lower() if lower else text)
+
+
+def tokenize_data(tokenizer: Tokenizer, data: Iterable[Any], lower: bool = False) -> Iterator[List[str]]:
+    """The tokens of every value of ``data`` (see :func:`flatten_values`), one list per value."""
+    return (tokenize_text(tokenizer, value, lower) for value in flatten_values(data))

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from flambe.field.embeddings import FORMATS, load_vectors
-from flambe.field.field import Field, as_text, flatten_values
+from flambe.field.field import Field, tokenize_data, tokenize_text
 from flambe.tokenizer import Tokenizer, WordTokenizer
 
 #: Seed of the random rows given to words without a pretrained vector (combined with their first id).
@@ -112,8 +112,7 @@ class TextField(Field):
     # ------------------------------------------------------------------ tokenization
     def tokenize(self, example: Any) -> List[str]:
         """The tokens of one raw example (lowercased first when ``lower``)."""
-        text = as_text(example)
-        return self.tokenizer.tokenize(text.lower() if self.lower else text)
+        return tokenize_text(self.tokenizer, example, self.lower)
 
     def numericalize(self, tokens: List[str]) -> List[int]:
         """Token ids, with start/end tokens added and ``max_seq_len`` applied.
@@ -151,30 +150,16 @@ class TextField(Field):
         *data : np.ndarray
             One array (or list) of raw strings per split.
         """
-        tokenize = self.tokenizer.tokenize
-        texts = (as_text(v) for v in flatten_values(data))
-        if self.lower:
-            texts = (t.lower() for t in texts)
         vocab = self.vocab
-        new = [w for w in dict.fromkeys(chain.from_iterable(map(tokenize, texts))) if w not in vocab]
+        words = chain.from_iterable(tokenize_data(self.tokenizer, data, self.lower))
+        new = [w for w in dict.fromkeys(words) if w not in vocab]
         if self.embeddings is None:
             vocab.update(zip(new, range(len(vocab), len(vocab) + len(new))))
             return
         self._setup_embeddings(new)
 
     def process(self, example: Any) -> torch.Tensor:
-        """Tokenize and numericalize one example.
-
-        Parameters
-        ----------
-        example : str
-            The raw text.
-
-        Returns
-        -------
-        torch.Tensor
-            A 1-D LongTensor of ids.
-        """
+        """Tokenize and numericalize one raw text ``example``: a 1-D LongTensor of ids."""
         return torch.tensor(self.numericalize(self.tokenize(example)), dtype=torch.long)
 
     # ------------------------------------------------------------------ embeddings

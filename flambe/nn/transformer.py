@@ -121,7 +121,31 @@ def _xavier_init(module: nn.Module) -> None:
             nn.init.xavier_uniform_(parameter)
 
 
-class TransformerEncoder(Module):
+class _TransformerStack(Module, should_register=False):
+    """The shared body of :class:`TransformerEncoder` and :class:`TransformerDecoder`.
+
+    An optional input projection to ``d_model`` and ``num_layers`` layers of ``_layer_cls``, with
+    Xavier-uniform initialisation of every weight matrix.
+    """
+
+    _layer_cls: type
+
+    def __init__(self, input_size: int = 512, d_model: int = 512, nhead: int = 8, num_layers: int = 6,
+                 dim_feedforward: int = 2048, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.d_model = d_model
+        self.output_size = d_model
+        self.proj = nn.Linear(input_size, d_model) if input_size != d_model else None
+        self.layers = nn.ModuleList(self._layer_cls(d_model, nhead, dim_feedforward, dropout)
+                                    for _ in range(num_layers))
+        _xavier_init(self)
+
+    def _project(self, inputs: Tensor) -> Tensor:
+        return self.proj(inputs) if self.proj is not None else inputs
+
+
+class TransformerEncoder(_TransformerStack):
     """A stack of ``num_layers`` :class:`TransformerEncoderLayer`, after an optional input projection.
 
     Parameters
@@ -150,43 +174,21 @@ class TransformerEncoder(Module):
 
     """
 
-    def __init__(self, input_size: int = 512, d_model: int = 512, nhead: int = 8, num_layers: int = 6,
-                 dim_feedforward: int = 2048, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.input_size = input_size
-        self.d_model = d_model
-        self.output_size = d_model
-        self.proj = nn.Linear(input_size, d_model) if input_size != d_model else None
-        self.layers = nn.ModuleList(TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout)
-                                    for _ in range(num_layers))
-        _xavier_init(self)
+    _layer_cls = TransformerEncoderLayer
 
     def forward(self, src: Tensor, mask: Optional[Tensor] = None, padding_mask: Optional[Tensor] = None) -> Tensor:
         """Encode ``src`` ``[B x S x input_size]`` into ``[B x S x d_model]``."""
-        out = self.proj(src) if self.proj is not None else src
+        out = self._project(src)
         for layer in self.layers:
             out = layer(out, src_mask=mask, padding_mask=padding_mask)
         return out
 
 
-class TransformerDecoder(Module):
+class TransformerDecoder(_TransformerStack):
     """A stack of ``num_layers`` :class:`TransformerDecoderLayer`, after an optional input projection.
 
-    Parameters
-    ----------
-    input_size : int
-        Width of the target inputs; projected linearly to ``d_model`` when different.
-    d_model, nhead, dim_feedforward, dropout
-        As in :class:`TransformerDecoderLayer`.
-    num_layers : int
-        Number of layers.
-
-    Attributes
-    ----------
-    proj : torch.nn.Linear or None
-    layers : torch.nn.ModuleList
-    output_size : int
-        ``d_model``.
+    Parameters and attributes are as in :class:`TransformerEncoder`, with ``input_size`` the width of
+    the target inputs and ``layers`` holding :class:`TransformerDecoderLayer`.
 
     Notes
     -----
@@ -195,22 +197,13 @@ class TransformerDecoder(Module):
 
     """
 
-    def __init__(self, input_size: int = 512, d_model: int = 512, nhead: int = 8, num_layers: int = 6,
-                 dim_feedforward: int = 2048, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.input_size = input_size
-        self.d_model = d_model
-        self.output_size = d_model
-        self.proj = nn.Linear(input_size, d_model) if input_size != d_model else None
-        self.layers = nn.ModuleList(TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout)
-                                    for _ in range(num_layers))
-        _xavier_init(self)
+    _layer_cls = TransformerDecoderLayer
 
     def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Optional[Tensor] = None,
                 memory_mask: Optional[Tensor] = None, padding_mask: Optional[Tensor] = None,
                 memory_key_padding_mask: Optional[Tensor] = None) -> Tensor:
         """Decode ``tgt`` against ``memory``; return ``[B x T x d_model]``."""
-        out = self.proj(tgt) if self.proj is not None else tgt
+        out = self._project(tgt)
         for layer in self.layers:
             out = layer(out, memory, tgt_mask=tgt_mask, memory_mask=memory_mask, padding_mask=padding_mask,
                         memory_key_padding_mask=memory_key_padding_mask)

@@ -247,18 +247,7 @@ class BaseSampler(Sampler):
 
     # ------------------------------------------------------------------ public API
     def length(self, data: Sequence[Any]) -> int:
-        """Return the number of batches per epoch.
-
-        Parameters
-        ----------
-        data : Sequence[Sequence[torch.Tensor]]
-            The input data to sample from.
-
-        Returns
-        -------
-        int
-            The number of batches that would be created per epoch.
-        """
+        """The number of batches per epoch over ``data`` (see :meth:`Sampler.length`)."""
         return self._batches_for(len(self._kept_indices(len(data))))
 
     def sample(self, data: Sequence[Any], n_epochs: int = 1, start_epoch: int = 0,

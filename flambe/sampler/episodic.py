@@ -73,18 +73,7 @@ class EpisodicSampler(Sampler):
         self.register_attrs("base_seed")
 
     def length(self, data: Sequence[Any]) -> int:
-        """Return the number of batches (episodes) per epoch: ``n_episodes``.
-
-        Parameters
-        ----------
-        data : Sequence[Sequence[torch.Tensor]]
-            The input data to sample from.
-
-        Returns
-        -------
-        int
-            The number of batches that would be created per epoch.
-        """
+        """The number of batches (episodes) per epoch: ``n_episodes`` (see :meth:`Sampler.length`)."""
         return self.n_episodes
 
     def _classes(self, data: Sequence[Any]) -> Dict[int, List[int]]:

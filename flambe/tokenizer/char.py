@@ -11,16 +11,5 @@ class CharTokenizer(Tokenizer):
     """Split text into its characters (spaces included)."""
 
     def tokenize(self, example: str) -> List[str]:
-        """Tokenize an input example.
-
-        Parameters
-        ----------
-        example : str
-            The input example, as a string.
-
-        Returns
-        -------
-        List[str]
-            One string per character.
-        """
+        """The characters of ``example``, one string each (see :meth:`Tokenizer.tokenize`)."""
         return list(example)

@@ -54,18 +54,7 @@ class WordTokenizer(Tokenizer):
         self.kwargs = dict(kwargs)
 
     def tokenize(self, example: str) -> List[str]:
-        """Tokenize an input example.
-
-        Parameters
-        ----------
-        example : str
-            The input example, as a string.
-
-        Returns
-        -------
-        List[str]
-            The word and punctuation tokens.
-        """
+        """The word and punctuation tokens of ``example`` (see :meth:`Tokenizer.tokenize`)."""
         return _TOKEN_RE.findall(example)
 
 
@@ -109,18 +98,7 @@ class NGramsTokenizer(Tokenizer):
         return [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
 
     def tokenize(self, example: str) -> List[str]:
-        """Tokenize an input example into its n-grams.
-
-        Parameters
-        ----------
-        example : str
-            The input example, as a string.
-
-        Returns
-        -------
-        List[str]
-            The n-grams, grouped by n in the order of ``ngrams``.
-        """
+        """The n-grams of ``example``, grouped by n in the order of ``ngrams`` (see :meth:`Tokenizer.tokenize`)."""
         tokens = _TOKEN_RE.findall(example)
         if self.exclude_stopwords:
             stop = self.stop_words

@@ -128,6 +128,7 @@ class _PositiveLabelMetric(BinaryMetric, should_register=False):
         raise NotImplementedError
 
     def compute_binary(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Compute the metric of one batch (0-d float tensor; 0.0 when its denominator is 0)."""
         return torch.tensor(self._ratio(*self._counts(pred, target)))
 
     def aggregate(self, state: Optional[MetricState], pred: torch.Tensor, target: torch.Tensor) -> MetricState:
@@ -165,28 +166,14 @@ class BinaryPrecision(_PositiveLabelMetric):
     def _ratio(self, true_pos: int, predicted: int, actual: int) -> float:
         return true_pos / predicted if predicted else 0.0
 
-    def compute_binary(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute binary precision (0-d float tensor; 0.0 when nothing is predicted positive)."""
-        return super().compute_binary(pred, target)
-
 
 class BinaryRecall(_PositiveLabelMetric):
     """Binary recall: ``|true positives| / (|true positives| + |false negatives|)``.
 
     An example is predicted negative when its score is below ``threshold``. With no actual positive
-    the recall is defined as 0.0.
-
-    Parameters
-    ----------
-    threshold : float
-        The score at and above which an example is predicted positive (default 0.5).
-    positive_label : int
-        The label (0 or 1) whose recall is measured (default 1).
+    the recall is defined as 0.0. Parameters: as in :class:`BinaryPrecision` (``positive_label`` is
+    the label whose recall is measured).
     """
 
     def _ratio(self, true_pos: int, predicted: int, actual: int) -> float:
         return true_pos / actual if actual else 0.0
-
-    def compute_binary(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute binary recall (0-d float tensor; 0.0 when no target is positive)."""
-        return super().compute_binary(pred, target)

@@ -19,32 +19,9 @@ class MultiLabelCrossEntropy(_MultiLabelLoss):
     unchanged); ``target`` is multi-hot ``[N x C]`` or ``[N]`` class ids (then, without weights, this is
     ``torch.nn.CrossEntropyLoss``). It is differentiable, so it works as a loss function.
 
-    Parameters
-    ----------
-    weight : torch.Tensor or list of float, optional
-        ``[C]`` per-class weights.
-    ignore_index : int, optional
-        A class (column) whose target is always treated as 0.
-    reduction : str
-        ``'mean'`` over examples (default), ``'sum'`` or ``'none'``.
+    Parameters: ``weight``, ``ignore_index`` and ``reduction``, as in
+    :class:`~flambe.metric.loss.nll_loss.MultiLabelNLLLoss`.
     """
 
     def _log_probs(self, pred: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(pred, dim=1)
-
-    def compute(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Computes the multilabel cross entropy loss.
-
-        Parameters
-        ----------
-        pred : torch.Tensor
-            Logits ``[N x C]``.
-        target : torch.Tensor
-            Multi-hot targets ``[N x C]`` (or ``[N]`` class ids).
-
-        Returns
-        -------
-        torch.Tensor
-            The loss: 0-d for ``'mean'``/``'sum'``, ``[N]`` for ``'none'``.
-        """
-        return super().compute(pred, target)

@@ -53,7 +53,10 @@ class _MultiLabelLoss(Metric, should_register=False):
         return -(dist * log_probs).sum(dim=1)
 
     def compute(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The loss, reduced as ``reduction`` says (``'none'``: an ``[N]`` tensor)."""
+        """Compute the loss of ``pred`` ``[N x C]`` (log-probabilities, or logits for cross-entropy) against
+        ``target`` (multi-hot ``[N x C]`` or ``[N]`` class ids), reduced as ``reduction`` says: 0-d for
+        ``'mean'``/``'sum'``, ``[N]`` for ``'none'``.
+        """
         losses = self.row_losses(pred, target)
         if self.reduction == "none":
             return losses
@@ -103,20 +106,3 @@ class MultiLabelNLLLoss(_MultiLabelLoss):
     reduction : str
         ``'mean'`` (default), ``'sum'`` or ``'none'``.
     """
-
-    def compute(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Computes the negative log likelihood loss for multilabel targets.
-
-        Parameters
-        ----------
-        pred : torch.Tensor
-            Log-probabilities ``[N x C]``.
-        target : torch.Tensor
-            Multi-hot targets ``[N x C]`` (or ``[N]`` class ids).
-
-        Returns
-        -------
-        torch.Tensor
-            The loss: 0-d for ``'mean'``/``'sum'``, ``[N]`` for ``'none'``.
-        """
-        return super().compute(pred, target)

@@ -151,14 +151,7 @@ class TRECDataset(_LabelTextDataset):
     (500). The release has no dev split: val is 10% of the training file (545 questions) chosen with the
     fixed seed :data:`SPLIT_SEED`, so the split is the same everywhere; train keeps the other 4907.
 
-    Parameters
-    ----------
-    cache : bool
-        Cache the processed examples (see :class:`TabularDataset`).
-    transform : Dict[str, Union[Field, Dict]], optional
-        Fields for the ``text`` and ``label`` columns; default ``{text: TextField(), label: LabelField()}``.
-    data_dir : str, optional
-        Read the same file names from this local folder instead of downloading them.
+    Parameters: ``cache``, ``transform`` and ``data_dir``, as in :class:`SSTDataset`.
 
     """
 
@@ -214,14 +207,8 @@ class NewsGroupDataset(TabularDataset):
     newsgroup name and the text the raw message (headers included). The release has no dev split: val is
     10% of the training messages chosen with the fixed seed :data:`SPLIT_SEED`.
 
-    Parameters
-    ----------
-    cache : bool
-        Cache the processed examples (see :class:`TabularDataset`).
-    transform : Dict[str, Union[Field, Dict]], optional
-        Fields for the ``text`` and ``label`` columns; default ``{text: TextField(), label: LabelField()}``.
-    data_dir : str, optional
-        A local folder holding ``20news-bydate.tar.gz``; no download.
+    Parameters: ``cache`` (default False here) and ``transform`` as in :class:`SSTDataset`; ``data_dir``
+    is a local folder holding ``20news-bydate.tar.gz`` (no download).
 
     """
 
