@@ -225,7 +225,7 @@ class Trainer(Component):
                 batch = self._batch_to_device(next(stream))
                 self._batches_seen += 1
                 loss, pred, target = self._compute_loss(batch)
-                (loss / self.batches_per_iter).backward()
+                (loss / self.batches_per_iter if self.batches_per_iter > 1 else loss).backward()
                 detached = loss.detach()
                 loss_sum += detached
                 window_sum += detached
