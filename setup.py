@@ -35,7 +35,10 @@ setup(
             "ruff>=0.4",
             "setuptools>=65",
             "wheel",
+            "psycopg[binary]>=3.1",
+            "pymysql>=1.1",
         ],
+        "sql": ["psycopg[binary]>=3.1", "pymysql>=1.1"],
     },
     entry_points={"console_scripts": ["flambe=flambe.cli:main"]},
     classifiers=[
