@@ -14,6 +14,9 @@ from typing import Any, Dict, List, Optional, Tuple
 RESULTS_FILE = "results.sqlite"
 
 
+DEFAULT_METRIC_NAME = "metric"
+
+
 class ResultsStore:
     """Variants and reported metrics of one experiment.
 
@@ -70,6 +73,7 @@ class ResultsStore:
             Column("step", Integer, nullable=False),
             Column("value", Float),
             Column("time", Float, nullable=False),
+            Column("name", String(200), nullable=False, server_default=DEFAULT_METRIC_NAME),
         )
         self.stages = Table(
             "stages", meta,
@@ -82,6 +86,12 @@ class ResultsStore:
             Column("kept", JSON),
         )
         meta.create_all(self.engine)
+        from sqlalchemy import inspect
+        if "name" not in {c["name"] for c in inspect(self.engine).get_columns("metrics")}:
+            # a results file written before metrics had names (resuming an older run)
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE metrics ADD COLUMN name VARCHAR(200) NOT NULL "
+                                     f"DEFAULT '{DEFAULT_METRIC_NAME}'")
 
     # Writes are queued and committed together by flush(): one transaction per batch of events keeps the
     # driver (which also schedules Tune's trials) fast. The driver flushes at least every second.
@@ -93,10 +103,12 @@ class ResultsStore:
         """Insert or replace one stage row."""
         self._pending.append(("stage", row))
 
-    def add_metric(self, variant_id: str, stage: str, step: int, value: Optional[float]) -> None:
-        """Record one reported metric value."""
+    def add_metric(self, variant_id: str, stage: str, step: int, value: Optional[float],
+                   name: str = DEFAULT_METRIC_NAME) -> None:
+        """Record one reported value; ``name`` tells apart several metrics of one variant (default ``metric``:
+        the value of ``metric()`` an experiment reports)."""
         self._pending.append(("metric", {"variant_id": variant_id, "stage": stage, "step": step, "value": value,
-                                         "time": time.time()}))
+                                         "time": time.time(), "name": name}))
 
     def clear_metrics(self, variant_id: str) -> None:
         """Forget the metrics of a variant that starts over."""

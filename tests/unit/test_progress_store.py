@@ -83,3 +83,19 @@ def test_write_json_is_atomic_and_read_json_tolerates_missing(tmp_path):
     assert json.loads(path.read_text()) == {"a": 2}
     assert [p.name for p in path.parent.iterdir()] == ["data.json"]  # no temporary files left
     assert read_json(str(tmp_path / "missing.json")) is None
+
+
+def test_metrics_have_names_and_an_older_results_file_gains_the_column(tmp_path):
+    import sqlite3
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as conn:  # the layout before metrics had names
+        conn.execute("CREATE TABLE metrics (id INTEGER PRIMARY KEY, variant_id VARCHAR(32) NOT NULL, "
+                     "stage VARCHAR(200) NOT NULL, step INTEGER NOT NULL, value FLOAT, time FLOAT NOT NULL)")
+        conn.execute("INSERT INTO metrics (variant_id, stage, step, value, time) VALUES ('v0', 's', 1, 0.5, 0)")
+    store = ResultsStore(str(old))
+    store.add_metric("v1", "s", 1, 0.7)
+    store.add_metric("v1", "s", 1, 0.9, name="auc")
+    store.flush()
+    rows = [(r["variant_id"], r["name"], r["value"]) for r in store.metric_history("v0") + store.metric_history("v1")]
+    store.close()
+    assert rows == [("v0", "metric", 0.5), ("v1", "metric", 0.7), ("v1", "auc", 0.9)]
