@@ -30,6 +30,12 @@ CATALOG: Dict[str, Tuple[str, ...]] = {
     "flambe.nlp": ("SSTDataset", "TRECDataset", "NewsGroupDataset", "TextClassifier", "PTBDataset", "LMField",
                    "LanguageModel", "PrototypicalTextClassifier"),
     "flambe.vision": ("MNISTDataset", "ImageClassifier"),
+    "flambe.pipeline": ("Pipe", "HookedPassThroughPipe", "LoopingPipe", "ShufflerPipe", "IndexMapperPipe",
+                        "BatchingPipe", "RepeaterPipe", "FunctionPipe", "LabelerPipe", "Normalizer", "TensorPipe",
+                        "Title2LabelPipe", "TextLinesPipe", "FastaPipe", "BioSeqPipe", "CachingPipe", "Junction",
+                        "HubJunction", "RandomHubJunction", "ClockworkHubJunction", "SwitchJunction", "Model",
+                        "PipeDataset", "PipeSampler", "TablePipe", "DBPipe", "SQLDataset", "Factory",
+                        "LocalMemoryFactory", "SQLFactory"),
 }
 
 #: tag -> module, derived from :data:`CATALOG`
