@@ -35,7 +35,8 @@ CATALOG: Dict[str, Tuple[str, ...]] = {
                         "Title2LabelPipe", "TextLinesPipe", "FastaPipe", "BioSeqPipe", "CachingPipe", "Junction",
                         "HubJunction", "RandomHubJunction", "ClockworkHubJunction", "SwitchJunction", "Model",
                         "PipeDataset", "PipeSampler", "TablePipe", "DBPipe", "SQLDataset", "Factory",
-                        "LocalMemoryFactory", "SQLFactory"),
+                        "LocalMemoryFactory", "SQLFactory", "Message", "TensorMessage", "MessageCache",
+                        "UnlimitedCache", "LRUCache", "LFUCache", "RRCache", "ExperimentFolder"),
 }
 
 #: tag -> module, derived from :data:`CATALOG`

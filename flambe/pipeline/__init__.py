@@ -1,6 +1,7 @@
 """The Fireworks-style data layer: Messages and the pipes that stream, cache, shuffle and batch them, SQL
 sources and sinks, Fireworks models, experiment folders and hyperparameter factories."""
 
+from flambe.compile.registry import register
 from flambe.pipeline.batching import BatchingPipe, RepeaterPipe
 from flambe.pipeline.bridge import PipeDataset, PipeSampler
 from flambe.pipeline.cache import LFUCache, LRUCache, MessageCache, RRCache, UnlimitedCache
@@ -35,3 +36,9 @@ __all__ = [
     "create_table", "reflect_table", "TablePipe", "DBPipe", "SQLDataset",
     "Experiment", "ExperimentFolder", "load_experiment", "Factory", "LocalMemoryFactory", "SQLFactory",
 ]
+
+# Data classes that are not Components still get tags, so a config can build them:
+# ``!Message {text: [a, b], label: [0, 1]}``, ``!LRUCache {max_rows: 1000}``, ``!ExperimentFolder {...}``.
+for _cls in (Message, TensorMessage, MessageCache, UnlimitedCache, LRUCache, LFUCache, RRCache, ExperimentFolder):
+    register(_cls, _cls.__name__)
+del _cls

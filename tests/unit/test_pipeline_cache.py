@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from pipeline_helpers import Counting
 
 from flambe.pipeline.cache import LFUCache, LRUCache, MessageCache, RRCache, UnlimitedCache
 from flambe.pipeline.caching import CachingPipe
@@ -16,28 +17,6 @@ from flambe.pipeline.pipes import BatchingPipe, LoopingPipe, ShufflerPipe
 def make(n=60):
     return Message({"x": torch.arange(n), "v": torch.arange(n * 3, dtype=torch.float32).reshape(n, 3),
                     "s": [f"r{i}" for i in range(n)], "f": np.arange(n) * 0.5})
-
-
-class Counting(Pipe):
-    """A non-seekable stream over a list of blocks that counts the blocks it yields."""
-
-    def __init__(self, blocks, block_size):
-        super().__init__(blocks)
-        self.reads = 0
-        self._size = block_size
-
-    @property
-    def block_size(self):
-        return self._size
-
-    @property
-    def indexable(self):
-        return False
-
-    def __next__(self):
-        block = self._next_from_input()
-        self.reads += 1
-        return block
 
 
 class BlockSource(Pipe):
@@ -333,3 +312,12 @@ def test_state_counters_survive_save_and_load(tmp_path):
     loaded = flambe.load(str(tmp_path / "save"))
     assert (loaded.hits, loaded.misses, loaded.source_requests) == (pipe.hits, pipe.misses, pipe.source_requests)
     assert loaded._cache is None and list(loaded) == [m[20:40], m[40:60], m[60:80], m[80:100]]
+
+
+def test_caches_and_experiment_folders_build_from_yaml(tmp_path):
+    from flambe.compile import yaml
+    from flambe.pipeline import ExperimentFolder
+    cache = yaml.load("!LRUCache {max_rows: 10}")
+    assert isinstance(cache, LRUCache) and cache.capacity == 10
+    folder = yaml.load(f"!ExperimentFolder {{experiment_name: runs, db_path: '{tmp_path}'}}")
+    assert isinstance(folder, ExperimentFolder) and folder.path == str(tmp_path / "runs_1")

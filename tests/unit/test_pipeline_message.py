@@ -413,3 +413,9 @@ def test_tensor_message_api():
     with pytest.raises(ValueError, match="same length"):
         TensorMessage({"a": T([1]), "b": T([1, 2])})
     assert len(TensorMessage()) == 0 and TensorMessage().append(TensorMessage({"a": T([1])}))["a"].tolist() == [1]
+
+
+def test_messages_build_from_yaml():
+    from flambe.compile import yaml
+    built = yaml.load("!Message {text: [a, b], label: [0, 1]}")
+    assert built == Message({"text": ["a", "b"], "label": [0, 1]})
