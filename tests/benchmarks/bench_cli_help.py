@@ -8,7 +8,6 @@ Run: ``.venv/bin/python tests/benchmarks/bench_cli_help.py``. Exits 1 on FAIL.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -16,15 +15,11 @@ import sys
 import time
 from typing import List, Sequence
 
+from benchlib import report
+
 NAME = "cli_help"
 TARGET_RATIO = 0.25
 RUNS = 7
-
-
-def report(name: str, ratio: float, target: str, passed: bool, **extra: object) -> None:
-    """Print the machine-readable result line that run_all.py collects."""
-    print("BENCH_RESULT " + json.dumps({"name": name, "ratio": round(ratio, 4), "target": target,
-                                        "passed": passed, **extra}))
 
 
 def wall(cmd: Sequence[str]) -> float:

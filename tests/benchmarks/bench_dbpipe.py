@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +27,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from benchlib import conclude
 
 from flambe.pipeline.database import DBPipe, create_table, get_engine, reflect_table
 
@@ -47,12 +46,6 @@ def make_table(path: str, n: int, seed: int = 0) -> None:
     words = [f"word{i % 5000}" for i in rng.integers(0, 1_000_000, n).tolist()]
     with sqlite3.connect(path) as connection:
         connection.executemany("INSERT INTO bench (n, x, s) VALUES (?, ?, ?)", zip(ints, floats, words))
-
-
-def report(name: str, ratio: float, target: str, passed: bool, **extra: object) -> None:
-    """Print the machine-readable result line that run_all.py collects."""
-    print("BENCH_RESULT " + json.dumps({"name": name, "ratio": round(ratio, 4), "target": target,
-                                        "passed": passed, **extra}))
 
 
 def run_pandas(engine: sa.Engine) -> Tuple[int, float]:
@@ -117,18 +110,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"DBPipe {ours_rates[-1]:10.0f} rows/s")
         engine.dispose()
 
-    base = statistics.median(base_rates)
-    ours = statistics.median(ours_rates)
-    ratio = ours / base
-    passed = ratio >= TARGET_RATIO and problem is None
-    print(f"median: pandas.read_sql {base:.0f} rows/s, DBPipe {ours:.0f} rows/s, "
-          f"ratio {ratio:.2f}x (target >= {TARGET_RATIO}x): {'PASS' if passed else 'FAIL'}")
-    extra: dict[str, Any] = {"correct": problem is None, "baseline_rows_per_s": round(base, 1),
-                             "flambe_rows_per_s": round(ours, 1)}
-    if problem:
-        extra["error"] = problem
-    report(NAME, ratio, f">= {TARGET_RATIO}x", passed, **extra)
-    return 0 if passed else 1
+    return conclude(NAME, base_rates, ours_rates, TARGET_RATIO, problem, "pandas.read_sql", "DBPipe", "rows/s",
+                    keys=("baseline_rows_per_s", "flambe_rows_per_s"))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Run: ``.venv/bin/python tests/benchmarks/bench_experiment.py``. Exits 1 on FAIL.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -21,6 +20,8 @@ import sys
 import tempfile
 import textwrap
 import time
+
+from benchlib import report
 
 NAME = "experiment_40_trials"
 TARGET_RATIO = 1.25
@@ -73,11 +74,6 @@ BARE = textwrap.dedent("""\
 """)
 
 
-def report(ratio: float, passed: bool, **extra: object) -> None:
-    print("BENCH_RESULT " + json.dumps({"name": NAME, "ratio": round(ratio, 4), "target": f"<= {TARGET_RATIO}",
-                                        "passed": passed, **extra}))
-
-
 def timed(cmd, env) -> float:
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -108,7 +104,8 @@ def main() -> int:
     print(f"bare Tuner: median {bare_s:.2f} s {[round(t, 2) for t in bare_times]}")
     print(f"flambe:     median {flambe_s:.2f} s {[round(t, 2) for t in flambe_times]} ({done} variant dirs)")
     print(f"ratio {ratio:.3f} (target <= {TARGET_RATIO}): {'PASS' if passed else 'FAIL'}")
-    report(ratio, passed, flambe_s=round(flambe_s, 3), bare_s=round(bare_s, 3), correct=done == 40)
+    report(NAME, ratio, f"<= {TARGET_RATIO}", passed, flambe_s=round(flambe_s, 3), bare_s=round(bare_s, 3),
+           correct=done == 40)
     return 0 if passed else 1
 
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import statistics
 import sys
 import threading
 import time
@@ -34,6 +32,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from benchlib import conclude, report
 from torch.utils.data import DataLoader, Dataset
 
 from flambe.pipeline.caching import CachingPipe
@@ -49,12 +48,6 @@ STREAM_BLOCK = 4096
 STREAM_COLS = 64
 ALLOWANCE_MB = 20.0
 TARGET_READS = 1.05
-
-
-def report(name: str, ratio: float, target: str, passed: bool, **extra: object) -> None:
-    """Print the machine-readable result line that run_all.py collects."""
-    print("BENCH_RESULT " + json.dumps({"name": name, "ratio": round(ratio, 4), "target": target,
-                                        "passed": passed, **extra}))
 
 
 # ------------------------------------------------------------------------------------ (b) streaming
@@ -265,15 +258,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         base_rates.append(n_base / t_base)
         our_rates.append(n_ours / t_ours)
         print(f"  run {i + 1}: DataLoader {base_rates[-1]:8.0f} batches/s   pipes {our_rates[-1]:8.0f} batches/s")
-    base, mine = statistics.median(base_rates), statistics.median(our_rates)
-    ratio = mine / base
-    passed = ratio >= TARGET_RATIO and problem is None
-    print(f"median: DataLoader {base:.0f} batches/s, ShufflerPipe+BatchingPipe {mine:.0f} batches/s, "
-          f"ratio {ratio:.2f}x (target >= {TARGET_RATIO}x): {'PASS' if passed else 'FAIL'}")
-    extra: Dict[str, Any] = {"correct": problem is None, "baseline_bps": round(base, 1), "flambe_bps": round(mine, 1)}
-    if problem:
-        extra["error"] = problem
-    report("pipes_shuffle_batch", ratio, f">= {TARGET_RATIO}x", passed, **extra)
+    passed = conclude("pipes_shuffle_batch", base_rates, our_rates, TARGET_RATIO, problem, "DataLoader",
+                      "ShufflerPipe+BatchingPipe", "batches/s", keys=("baseline_bps", "flambe_bps")) == 0
     ok = ok and passed
     return 0 if ok else 1
 

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import statistics
 import sys
 import time
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
+from benchlib import conclude
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
@@ -50,12 +49,6 @@ def pad_collate(batch: Sequence[Example]) -> Tuple[torch.Tensor, torch.Tensor]:
     """The baseline collate: pad_sequence for the token column, stack for the labels."""
     tokens, labels = zip(*batch)
     return pad_sequence(tokens, batch_first=True, padding_value=0), torch.stack(labels)
-
-
-def report(name: str, ratio: float, target: str, passed: bool, **extra: object) -> None:
-    """Print the machine-readable result line that run_all.py collects."""
-    print("BENCH_RESULT " + json.dumps({"name": name, "ratio": round(ratio, 4), "target": target,
-                                        "passed": passed, **extra}))
 
 
 def consume(batches: Iterable[Tuple[torch.Tensor, ...]]) -> Tuple[int, float]:
@@ -123,17 +116,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"  run {i + 1}: DataLoader {base_rates[-1]:8.0f} batches/s   "
               f"BaseSampler {ours_rates[-1]:8.0f} batches/s")
 
-    base = statistics.median(base_rates)
-    ours = statistics.median(ours_rates)
-    ratio = ours / base
-    passed = ratio >= TARGET_RATIO and problem is None
-    print(f"median: DataLoader {base:.0f} batches/s, BaseSampler {ours:.0f} batches/s, "
-          f"ratio {ratio:.2f}x (target >= {TARGET_RATIO}x): {'PASS' if passed else 'FAIL'}")
-    extra: dict[str, Any] = {"correct": problem is None, "baseline_bps": round(base, 1), "flambe_bps": round(ours, 1)}
-    if problem:
-        extra["error"] = problem
-    report(NAME, ratio, f">= {TARGET_RATIO}x", passed, **extra)
-    return 0 if passed else 1
+    return conclude(NAME, base_rates, ours_rates, TARGET_RATIO, problem, "DataLoader", "BaseSampler", "batches/s",
+                    keys=("baseline_bps", "flambe_bps"))
 
 
 if __name__ == "__main__":

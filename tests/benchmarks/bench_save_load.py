@@ -26,6 +26,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
+from benchlib import report
 
 import flambe
 from flambe.nn import Module
@@ -102,12 +103,6 @@ def make_model(num_blocks: int = 10) -> BenchModel:
 
 
 # ---------------------------------------------------------------------- helpers
-def report(name: str, ratio: float, target: str, passed: bool, **extra: object) -> None:
-    """Print the machine-readable result line that run_all.py collects."""
-    print("BENCH_RESULT " + json.dumps({"name": name, "ratio": round(ratio, 4), "target": target,
-                                        "passed": passed, **extra}))
-
-
 def dir_size(path: str) -> int:
     if os.path.isfile(path):
         return os.path.getsize(path)

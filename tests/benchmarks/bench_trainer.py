@@ -37,14 +37,13 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
-import json
 import os
-import statistics
 import sys
 import time
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
+from benchlib import conclude
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
@@ -97,12 +96,6 @@ def pad_collate(batch: Sequence[Example]) -> Tuple[torch.Tensor, torch.Tensor]:
     """The baseline collate: pad_sequence for the token column, stack for the labels."""
     tokens, labels = zip(*batch)
     return pad_sequence(tokens, batch_first=True, padding_value=0), torch.stack(labels)
-
-
-def report(name: str, ratio: float, target: str, passed: bool, **extra: object) -> None:
-    """Print the machine-readable result line that run_all.py collects."""
-    print("BENCH_RESULT " + json.dumps({"name": name, "ratio": round(ratio, 4), "target": target,
-                                        "passed": passed, **extra}))
 
 
 # ---------------------------------------------------------------------- the two sides
@@ -222,17 +215,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"  run {i + 1}: plain loop {base_rates[-1]:7.1f} updates/s   "
               f"Trainer {ours_rates[-1]:7.1f} updates/s   ({ours_rates[-1] / base_rates[-1]:.3f}x)")
 
-    base = statistics.median(base_rates)
-    ours = statistics.median(ours_rates)
-    ratio = ours / base
-    passed = ratio >= TARGET_RATIO and problem is None
-    print(f"median: plain loop {base:.1f} updates/s, Trainer {ours:.1f} updates/s, ratio {ratio:.3f}x "
-          f"(target >= {TARGET_RATIO}x): {'PASS' if passed else 'FAIL'}; load average {load_average()}")
-    extra: dict[str, Any] = {"correct": problem is None, "baseline_ups": round(base, 1), "flambe_ups": round(ours, 1)}
-    if problem:
-        extra["error"] = problem
-    report(NAME, ratio, f">= {TARGET_RATIO}x", passed, **extra)
-    return 0 if passed else 1
+    return conclude(NAME, base_rates, ours_rates, TARGET_RATIO, problem, "plain loop", "Trainer", "updates/s",
+                    keys=("baseline_ups", "flambe_ups"), digits=1, ratio_digits=3,
+                    note=f"; load average {load_average()}")
 
 
 if __name__ == "__main__":

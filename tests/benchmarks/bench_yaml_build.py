@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
 import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+from benchlib import report
 from ruamel.yaml import YAML
 
 from flambe.compile import Component, Schema, yaml
@@ -49,12 +49,6 @@ def make_config(n: int) -> str:
     lines = ["!BenchRoot", "children:"]
     lines.extend(f"  - !BenchLeaf {{a: {i}, b: leaf{i}, c: [1, 2, 3], d: {{x: 1.5}}}}" for i in range(n))
     return "\n".join(lines) + "\n"
-
-
-def report(name: str, ratio: float, target: str, passed: bool, **extra: object) -> None:
-    """Print the machine-readable result line that run_all.py collects."""
-    print("BENCH_RESULT " + json.dumps({"name": name, "ratio": round(ratio, 4), "target": target,
-                                        "passed": passed, **extra}))
 
 
 def flambe_load_build(text: str) -> Any:

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from pipeline_helpers import Counting
 
 from flambe.compile.component import State
 from flambe.pipeline.message import Message, cat
@@ -33,33 +34,6 @@ from flambe.pipeline.pipes import (
 def make(n=50, block=7):
     m = Message({"x": np.arange(n), "y": torch.arange(n) * 10, "s": [f"r{i}" for i in range(n)]})
     return m, [m[i:i + block] for i in range(0, n, block)]
-
-
-class Counting(Pipe):
-    """A stream (not indexable) over a list of blocks, counting the blocks it yields."""
-
-    delegates = ("custom",)
-
-    def __init__(self, blocks, block_size=None):
-        super().__init__(blocks)
-        self.reads = 0
-        self._size = block_size
-
-    @property
-    def block_size(self):
-        return self._size
-
-    @property
-    def indexable(self):
-        return False
-
-    def __next__(self):
-        block = self._next_from_input()
-        self.reads += 1
-        return block
-
-    def marker(self):
-        return "counting"
 
 
 class Custom(Pipe):
