@@ -19,7 +19,6 @@ per item, in a seeded order of items when shuffling (its own ``batch_size`` and 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from itertools import count
 from typing import Any
@@ -34,7 +33,7 @@ from flambe.pipeline.message import Message
 from flambe.pipeline.pipe import Pipe
 from flambe.pipeline.tensor_message import to_tensor
 from flambe.sampler.base import pad_column
-from flambe.sampler.sampler import Sampler, check_stream_args, random_seed, seeded_generator
+from flambe.sampler.sampler import Sampler, batches_per_epoch, epoch_permutation, random_seed, stream_start
 
 __all__ = ["PipeDataset", "PipeSampler", "PipeSplit", "column_to_tensor"]
 
@@ -342,10 +341,7 @@ class PipeSampler(Sampler):
                         f"{type(data).__name__} (use BaseSampler for sequences of examples)")
 
     def _n_batches(self, split: PipeSplit) -> int:
-        n = len(split)
-        if split.batched:
-            return n
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return len(split) if split.batched else batches_per_epoch(len(split), self.batch_size, self.drop_last)
 
     def length(self, data: Any) -> int:
         """Batches per epoch over ``data``."""
@@ -358,7 +354,7 @@ class PipeSampler(Sampler):
     def _order(self, n: int, epoch: int) -> torch.Tensor:
         if not self.shuffle:
             return torch.arange(n)
-        return torch.randperm(n, generator=seeded_generator(self.base_seed, epoch))
+        return epoch_permutation(n, self.base_seed, epoch)
 
     def sample(self, data: Any, n_epochs: int = 1, start_epoch: int = 0, skip_batches: int = 0) -> Iterator[Batch]:
         """Yield batches: one batch-first tensor per column (see :meth:`BaseSampler.sample` for the arguments).
@@ -368,17 +364,15 @@ class PipeSampler(Sampler):
         ValueError
             On bad arguments, or for ``n_epochs=-1`` when an epoch would have no batch.
         """
-        check_stream_args(n_epochs, start_epoch, skip_batches)
         split = self._split(data)
         n_batches = self._n_batches(split)
-        if n_batches == 0:
-            if n_epochs == -1:
-                raise ValueError(f"cannot sample forever: {len(split)} rows make no batch of {self.batch_size}"
-                                 f"{' (drop_last)' if self.drop_last else ''}")
+        start = stream_start(n_batches, n_epochs, start_epoch, skip_batches,
+                             f"{len(split)} rows make no batch of {self.batch_size}"
+                             f"{' (drop_last)' if self.drop_last else ''}")
+        if start is None:
             return iter(())
-        epoch = start_epoch + skip_batches // n_batches
-        end = None if n_epochs == -1 else start_epoch + n_epochs
-        return self._stream(split, n_batches, epoch, skip_batches % n_batches, end)
+        epoch, first, end = start
+        return self._stream(split, n_batches, epoch, first, end)
 
     def _stream(self, split: PipeSplit, n_batches: int, epoch: int, first: int, end: int | None) -> Iterator[Batch]:
         bs, n, pad = self.batch_size, len(split), self.pad_index

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from itertools import count
 from operator import itemgetter
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
@@ -10,7 +9,14 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 import torch
 
 from flambe.compile import alias
-from flambe.sampler.sampler import Sampler, check_stream_args, random_seed, seeded_generator
+from flambe.sampler.sampler import (
+    Sampler,
+    batches_per_epoch,
+    epoch_permutation,
+    random_seed,
+    seeded_generator,
+    stream_start,
+)
 
 Batch = Tuple[torch.Tensor, ...]
 
@@ -218,11 +224,6 @@ class BaseSampler(Sampler):
         chosen = torch.randperm(n, generator=seeded_generator(seed, 0x5EED))[:keep]
         return chosen.sort().values
 
-    def _batches_for(self, n_examples: int) -> int:
-        if self.drop_last:
-            return n_examples // self.batch_size
-        return math.ceil(n_examples / self.batch_size)
-
     def epoch_order(self, data: Sequence[Any], epoch: int) -> List[int]:
         """The example indices of ``epoch`` in the order they are batched (before ``drop_last``)."""
         return self._epoch_order(self._kept_indices(len(data)), epoch)
@@ -230,8 +231,7 @@ class BaseSampler(Sampler):
     def _epoch_order(self, kept: torch.Tensor, epoch: int) -> List[int]:
         if not self.shuffle:
             return kept.tolist()
-        perm = torch.randperm(len(kept), generator=seeded_generator(self.base_seed, epoch))
-        return kept[perm].tolist()
+        return kept[epoch_permutation(len(kept), self.base_seed, epoch)].tolist()
 
     def _index_batches(self, kept: torch.Tensor, n_batches: int, epoch: int, first: int,
                        end_epoch: Optional[int]) -> Iterator[List[int]]:
@@ -248,7 +248,7 @@ class BaseSampler(Sampler):
     # ------------------------------------------------------------------ public API
     def length(self, data: Sequence[Any]) -> int:
         """The number of batches per epoch over ``data`` (see :meth:`Sampler.length`)."""
-        return self._batches_for(len(self._kept_indices(len(data))))
+        return batches_per_epoch(len(self._kept_indices(len(data))), self.batch_size, self.drop_last)
 
     def sample(self, data: Sequence[Any], n_epochs: int = 1, start_epoch: int = 0,
                skip_batches: int = 0) -> Iterator[Batch]:
@@ -281,17 +281,15 @@ class BaseSampler(Sampler):
         ValueError
             On bad arguments, or for ``n_epochs=-1`` when an epoch would have no batch.
         """
-        check_stream_args(n_epochs, start_epoch, skip_batches)
         kept = self._kept_indices(len(data))
-        n_batches = self._batches_for(len(kept))
-        if n_batches == 0:
-            if n_epochs == -1:
-                raise ValueError(f"cannot sample forever: {len(kept)} examples make no batch of "
-                                 f"{self.batch_size}{' (drop_last)' if self.drop_last else ''}")
+        n_batches = batches_per_epoch(len(kept), self.batch_size, self.drop_last)
+        start = stream_start(n_batches, n_epochs, start_epoch, skip_batches,
+                             f"{len(kept)} examples make no batch of {self.batch_size}"
+                             f"{' (drop_last)' if self.drop_last else ''}")
+        if start is None:
             return iter(())
-        epoch = start_epoch + skip_batches // n_batches
-        end_epoch = None if n_epochs == -1 else start_epoch + n_epochs
-        indices = self._index_batches(kept, n_batches, epoch, skip_batches % n_batches, end_epoch)
+        epoch, first, end_epoch = start
+        indices = self._index_batches(kept, n_batches, epoch, first, end_epoch)
         if self.n_workers > 0:
             return self._sample_with_workers(data, indices)
         return self._sample_here(data, indices)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence, Tuple
+import math
+from typing import Any, Iterator, Optional, Sequence, Tuple
 
 import torch
 
@@ -48,6 +49,36 @@ def check_stream_args(n_epochs: int, start_epoch: int, skip_batches: int) -> Non
         raise ValueError(f"n_epochs must be -1 (forever) or >= 0, not {n_epochs}")
     if start_epoch < 0 or skip_batches < 0:
         raise ValueError(f"start_epoch and skip_batches must be >= 0, not {start_epoch} and {skip_batches}")
+
+
+def batches_per_epoch(n_examples: int, batch_size: int, drop_last: bool) -> int:
+    """Batches that ``n_examples`` make (a last, smaller batch counts unless ``drop_last``)."""
+    return n_examples // batch_size if drop_last else math.ceil(n_examples / batch_size)
+
+
+def epoch_permutation(n: int, base_seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of ``n`` items in ``epoch``: a pure function of ``(base_seed, epoch)``."""
+    return torch.randperm(n, generator=seeded_generator(base_seed, epoch))
+
+
+def stream_start(n_batches: int, n_epochs: int, start_epoch: int, skip_batches: int,
+                 no_batch: str) -> Optional[Tuple[int, int, Optional[int]]]:
+    """Where a stream of batches begins: ``(epoch, first batch in it, end epoch or None for forever)``.
+
+    None when an epoch makes no batch and the stream is finite (nothing to yield).
+
+    Raises
+    ------
+    ValueError
+        For an endless stream (``n_epochs=-1``) whose epochs make no batch; ``no_batch`` says why.
+    """
+    check_stream_args(n_epochs, start_epoch, skip_batches)
+    if n_batches == 0:
+        if n_epochs == -1:
+            raise ValueError(f"cannot sample forever: {no_batch}")
+        return None
+    end = None if n_epochs == -1 else start_epoch + n_epochs
+    return start_epoch + skip_batches // n_batches, skip_batches % n_batches, end
 
 
 class Sampler(Component):
